@@ -1,0 +1,132 @@
+# Shared by every bats suite: a private CHAT_HOME per test, daemons started
+# and stopped by PID, bounded waits, and a neutral NDJSON client (python3) so
+# a suite never depends on the program it is testing to talk to it.
+#
+# In a suite:   load helpers;  setup() { chat_setup; };  teardown() { chat_teardown; }
+
+bats_load_library bats-support
+bats_load_library bats-assert
+
+: "${CHAT_BIN:=$(cd "$BATS_TEST_DIRNAME/.." && pwd)/bin}"
+export CHAT_BIN
+
+chat_setup() {
+	export CHAT_HOME="$BATS_TEST_TMPDIR/home"
+	export CHAT_RUN="$CHAT_HOME/run"
+	mkdir -p "$CHAT_HOME/etc" "$CHAT_HOME/log" "$CHAT_HOME/db"
+	mkdir -p -m 0700 "$CHAT_RUN"
+	PIDFILE="$BATS_TEST_TMPDIR/pids"
+	: > "$PIDFILE"
+}
+
+chat_teardown() {
+	stop_all
+}
+
+# A free TCP port on 127.0.0.1 (the kernel picks it).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_daemon NAME [ARGS...]: runs $CHAT_BIN/NAME in the background with its
+# stderr in $CHAT_HOME/log/NAME.log, records its PID; echoes nothing.
+# The PID is left in $LAST_PID.
+start_daemon() {
+	local name=$1; shift
+	"$CHAT_BIN/$name" "$@" </dev/null >>"$CHAT_HOME/log/$name.out" 2>>"$CHAT_HOME/log/$name.log" &
+	LAST_PID=$!
+	echo "$LAST_PID $name" >> "$PIDFILE"
+}
+
+# Records a PID started some other way so teardown stops it.
+track_pid() { echo "$1 ${2:-proc}" >> "$PIDFILE"; }
+
+# stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL.
+stop_pid() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Stops everything this test started, newest first.
+stop_all() {
+	[ -f "${PIDFILE:-/nonexistent}" ] || return 0
+	local pid name
+	tac "$PIDFILE" | while read -r pid name; do stop_pid "$pid"; done
+	: > "$PIDFILE"
+}
+
+# wait_until SECONDS CMD...: runs CMD every 0.05 s until it succeeds; fails
+# after SECONDS.
+wait_until() {
+	local limit=$1; shift
+	local deadline=$(( $(date +%s%N) + limit * 1000000000 ))
+	until "$@" 2>/dev/null; do
+		[ "$(date +%s%N)" -lt "$deadline" ] || { echo "timed out after ${limit}s: $*" >&2; return 1; }
+		sleep 0.05
+	done
+}
+
+# wait_for_sock PATH [SECONDS]: until something accepts connections there.
+wait_for_sock() {
+	wait_until "${2:-10}" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])' "$1"
+}
+
+# ipc SOCKNAME JSON...: sends each JSON object (one per argument) on one
+# connection to $CHAT_RUN/SOCKNAME.sock and prints each reply line, in order.
+# Requests without an "id" get one.  Times out after 10 s.
+ipc() {
+	local sock=$1; shift
+	python3 - "$CHAT_RUN/$sock.sock" "$@" <<'PY'
+import json, socket, sys
+path, reqs = sys.argv[1], sys.argv[2:]
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(path)
+f = s.makefile("rb")
+for n, r in enumerate(reqs, 1):
+    try:
+        o = json.loads(r)
+        if isinstance(o, dict) and "id" not in o: o["id"] = n
+        r = json.dumps(o)
+    except ValueError:
+        pass
+    s.sendall(r.encode() + b"\n")
+    while True:
+        line = f.readline()
+        if not line: sys.exit("eof")
+        try:
+            rep = json.loads(line)
+        except ValueError:
+            sys.exit("bad reply: %r" % line)
+        if "ev" in rep: continue
+        print(line.decode().rstrip("\n")); break
+PY
+}
+
+# ipc_raw SOCKNAME: writes stdin as is to the socket and prints what comes
+# back until the peer is quiet for 1 s.
+ipc_raw() {
+	python3 - "$CHAT_RUN/$1.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(sys.stdin.buffer.read()); s.settimeout(1)
+out = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        out += d
+except socket.timeout:
+    pass
+sys.stdout.write(out.decode(errors="replace"))
+PY
+}
+
+# jqr JSON FILTER: jq -r on a string.
+jqr() { printf '%s' "$1" | jq -r "$2"; }
