@@ -66,7 +66,7 @@ DEPFILES += $(LIBCHAT_OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
 # Debian packages: the build, the tests, the man page linter.
 DEB_PKGS = build-essential pkg-config libwebsockets-dev libwebsockets-evlib-ev \
            libev-dev libleveldb-dev libjq-dev jq libcurl4-openssl-dev libssl-dev \
-           libcrypt-dev bats bats-assert bats-support mandoc procps python3 \
+           libcrypt-dev bats bats-assert bats-support mandoc procps python3 python3-websockets \
            curl socat strace
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \

@@ -7,6 +7,9 @@
 bats_load_library bats-support
 bats_load_library bats-assert
 
+# Debian's python3 (with python3-websockets), not whatever is first on PATH.
+PY=/usr/bin/python3
+
 : "${CHAT_BIN:=$(cd "$BATS_TEST_DIRNAME/.." && pwd)/bin}"
 export CHAT_BIN
 
@@ -73,7 +76,7 @@ wait_until() {
 
 # wait_for_sock PATH [SECONDS]: until something accepts connections there.
 wait_for_sock() {
-	wait_until "${2:-10}" python3 -c '
+	wait_until "${2:-10}" "$PY" -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])' "$1"
@@ -84,7 +87,7 @@ s.connect(sys.argv[1])' "$1"
 # Requests without an "id" get one.  Times out after 10 s.
 ipc() {
 	local sock=$1; shift
-	python3 - "$CHAT_RUN/$sock.sock" "$@" <<'PY'
+	"$PY" - "$CHAT_RUN/$sock.sock" "$@" <<'PY'
 import json, socket, sys
 path, reqs = sys.argv[1], sys.argv[2:]
 s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(path)
@@ -112,7 +115,7 @@ PY
 # ipc_raw SOCKNAME: writes stdin as is to the socket and prints what comes
 # back until the peer is quiet for 1 s.
 ipc_raw() {
-	python3 - "$CHAT_RUN/$1.sock" <<'PY'
+	"$PY" - "$CHAT_RUN/$1.sock" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 s.sendall(sys.stdin.buffer.read()); s.settimeout(1)
