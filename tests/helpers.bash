@@ -28,7 +28,7 @@ chat_teardown() {
 
 # A free TCP port on 127.0.0.1 (the kernel picks it).
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 # start_daemon NAME [ARGS...]: runs $CHAT_BIN/NAME in the background with its
