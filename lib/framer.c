@@ -104,6 +104,8 @@ framer_next(struct framer *f, const char **line, size_t *len)
 {
 	unsigned long before = f->overlong;
 
+	if (f->start == f->len)
+		return 0;	/* nothing held (buf may still be NULL) */
 	trim_overlong(f);
 	if (f->overlong != before && !f->discarding)
 		return -1;	/* a whole over-long line was dropped just now */
