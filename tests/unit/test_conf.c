@@ -206,6 +206,91 @@ test_bool(void)
 	unsetenv("CHAT_STORE_SYNC");
 }
 
+/* Finds man/man5/chat.conf.5 in the working directory or above the test
+ * binary (build/<dir>/unit/test_conf); NULL if neither has it. */
+static FILE *
+open_man(void)
+{
+	char dir[4096], p[4200], *slash;
+	ssize_t n;
+	FILE *f;
+	int up;
+
+	if ((f = fopen("man/man5/chat.conf.5", "r")) != NULL)
+		return f;
+	if ((n = readlink("/proc/self/exe", dir, sizeof(dir) - 1)) < 0)
+		return NULL;
+	dir[n] = '\0';
+	for (up = 0; up < 8 && (slash = strrchr(dir, '/')) != NULL; up++) {
+		*slash = '\0';
+		snprintf(p, sizeof(p), "%s/man/man5/chat.conf.5", dir);
+		if ((f = fopen(p, "r")) != NULL)
+			return f;
+	}
+	return NULL;
+}
+
+/* Every key conf_dump lists has its ".It Cm key Pq default ..." entry in
+ * chat.conf(5), with the table's default. */
+static void
+test_man_page(void)
+{
+	char *dump = NULL, *man = NULL, *line, *save = NULL, want[512];
+	size_t dlen = 0, mlen = 0, missing = 0, keys = 0;
+	FILE *f, *m;
+
+	if ((m = open_man()) == NULL) {
+		t_n++;
+		printf("ok %d # SKIP man/man5/chat.conf.5 not found\n", t_n);
+		return;
+	}
+	f = open_memstream(&man, &mlen);
+	{
+		char buf[4096];
+		size_t n;
+
+		while ((n = fread(buf, 1, sizeof(buf), m)) > 0)
+			fwrite(buf, 1, n, f);
+	}
+	fclose(f);
+	fclose(m);
+	f = open_memstream(&dump, &dlen);
+	conf_dump(f);
+	fclose(f);
+	for (line = strtok_r(dump, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#')
+			continue;
+		keys++;
+		/* "key = value\t# default": the entry names the same default. */
+		{
+			size_t k = strcspn(line, " ");
+			char *v = line + k + 3, *tab = strchr(v, '\t');
+
+			if (tab == NULL || strcmp(tab, "\t# default") != 0) {
+				missing++;
+				printf("# not a default: '%s'\n", line);
+				continue;
+			}
+			*tab = '\0';
+			if (*v == '\0')
+				snprintf(want, sizeof(want), "\n.It Cm %.*s Pq default empty\n",
+				    (int)k, line);
+			else
+				snprintf(want, sizeof(want), "\n.It Cm %.*s Pq default Li %s\n",
+				    (int)k, line, v);
+		}
+		if (strstr(man, want) == NULL) {
+			missing++;
+			printf("# chat.conf(5) lacks '%.*s'\n", (int)strlen(want) - 2, want + 1);
+		}
+	}
+	CHECK(keys > 20 && missing == 0, "chat.conf(5) documents all %zu keys with their defaults (%zu missing)",
+	    keys, missing);
+	free(dump);
+	free(man);
+}
+
 int
 main(void)
 {
@@ -237,6 +322,7 @@ main(void)
 	test_env();
 	test_errors();
 	test_bool();
+	test_man_page();
 
 	unlink(path);
 	rmdir(etc);
