@@ -1,0 +1,224 @@
+/*
+ * chatd: the WebSocket server clients hold open (PROTOCOL.md "WebSocket").
+ *
+ * One libev loop runs everything: libwebsockets is given it as a foreign
+ * loop, and the internal sockets (chat-store and chat-route clients, our own
+ * control socket) are lib/ipc.h on the same loop, so no locks and no
+ * threads.  chatd keeps only its own connections: which device is on which
+ * socket, each one's outgoing queue and sync position.  Everything durable
+ * is in chat-store; routing is chat-route's.
+ *
+ * The parts, one file each: conn.c (a connection: queue, close, registry,
+ * rate), ws.c (the lws protocol callback), frames.c (client frames), sync.c
+ * (catch-up from the inbox and ordering of live deliveries), upstream.c
+ * (chat-route and chat-store clients), ctl.c (our control socket).
+ */
+#ifndef CHATD_H
+#define CHATD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <jv.h>
+#include <libwebsockets.h>
+
+#include "strmap.h"
+#include "token.h"
+
+#define CHATD_SYNC_PAGE		200	/* messages per inbox.read */
+#define CHATD_SYNC_LOWAT	(64 * 1024)	/* queue below this: next page */
+#define CHATD_STORE_TIMEOUT	10000	/* ms for reads from chat-store */
+
+/* Close codes (RFC 6455 and ours; see chatd(1)). */
+#define CLOSE_NORMAL		1000
+#define CLOSE_POLICY		1008	/* send queue over send_queue_max */
+#define CLOSE_TOO_BIG		1009	/* frame over max_frame */
+#define CLOSE_TRY_AGAIN		1013	/* chat-store unavailable */
+#define CLOSE_NO_AUTH		4001	/* no auth in time, or not first */
+#define CLOSE_REPLACED		4002	/* the device connected again */
+#define CLOSE_UNAUTHORIZED	4003	/* token refused */
+
+/*
+ * An outgoing frame, reference counted so one buffer serves every device a
+ * group message goes to on this server.  LWS_PRE bytes of headroom precede
+ * the payload, as lws_write needs.
+ */
+struct wsframe {
+	uint32_t	 ref;
+	uint32_t	 len;
+	uint64_t	 id;		/* message id of a msg frame, else 0 */
+	unsigned char	 buf[];		/* LWS_PRE + len */
+};
+
+/* A frame holding data[0..len) (copied), one reference; NULL if no memory. */
+struct wsframe *wsframe_new(const char *data, size_t len, uint64_t id);
+/* Consumes v: the frame of its compact JSON; NULL if v is invalid. */
+struct wsframe *wsframe_jv(jv v, uint64_t id);
+void wsframe_unref(struct wsframe *f);
+static inline struct wsframe *
+wsframe_ref(struct wsframe *f)
+{
+	f->ref++;
+	return f;
+}
+static inline unsigned char *
+wsframe_data(struct wsframe *f)
+{
+	return f->buf + LWS_PRE;
+}
+
+enum conn_state {
+	CONN_NEW,		/* waiting for auth */
+	CONN_AUTHING,		/* token good, asking chat-store */
+	CONN_SYNCING,		/* sending the inbox after the cursor */
+	CONN_LIVE,
+	CONN_DEAD		/* lws closed it; callbacks may still hold it */
+};
+
+/* A FIFO of frames, a ring that grows by doubling. */
+struct fq {
+	struct wsframe	**v;
+	size_t		 cap, head, n;
+	size_t		 bytes;
+};
+
+struct conn {
+	struct lws	*wsi;		/* NULL once closed */
+	unsigned	 refs;		/* lws's, plus one per pending callback */
+	enum conn_state	 state;
+	char		 user[33];
+	char		 device[65];
+	char		 key[100];	/* "user/device": the registry key */
+	size_t		 keylen;
+	uint64_t	 since_ms;	/* when it authenticated */
+	char		 peer[64];
+
+	struct fq	 out;		/* frames waiting for WRITEABLE */
+	int		 close_code;	/* nonzero: close at the next WRITEABLE */
+	int		 close_flush;	/* ... once the queue is written */
+	const char	*close_why;
+	uint64_t	 tok_gen;	/* the token's generation, during auth */
+	int		 has_since;
+	int		 limited;	/* rate limited since the last good send */
+
+	char		*rx;		/* a message arriving in pieces */
+	size_t		 rxlen, rxcap;
+
+	ev_timer	 auth_timer;
+	double		 tokens;	/* rate limit bucket */
+	ev_tstamp	 filled;
+
+	/* sync.c */
+	uint64_t	 last_id;	/* newest message id written to it */
+	uint64_t	 sync_after;	/* next inbox.read starts after this */
+	int		 sync_reading;	/* an inbox.read is in flight */
+	int		 sync_silent;	/* a resync: no synced frame at the end */
+	int		 sync_again;	/* a resync was asked during a sync */
+	int		 held_over;	/* held deliveries overflowed */
+	struct fq	 held;		/* live deliveries during a read */
+
+	/* recv: cursor.set, one in flight, the newest wins */
+	uint64_t	 cur_want, cur_sent;
+	int		 cur_busy;
+};
+
+/* Program-wide settings and handles, set up once in main.c. */
+struct chatd {
+	struct ev_loop		*loop;
+	struct lws_context	*lws;
+	struct ipc_client	*store;
+	struct ipc_client	*route;
+	struct ipc_server	*ctl;
+	unsigned char		 secret[TOKEN_SECRET_LEN];
+	char			 name[32];	/* chatd-<port> */
+	char			 url[128];	/* ws://host:port/v1/ws */
+	char			 host[64];
+	int			 port;
+	size_t			 max_frame, max_message, send_queue_max;
+	double			 auth_timeout, rate_limit, rate_burst;
+	int			 hangup_secs;
+
+	struct strmap		 devices;	/* key -> struct conn, authed */
+	unsigned long		 conns;		/* open WebSockets */
+	struct {
+		unsigned long	 frames_in, frames_out, bad_frames, sends,
+				 acks, send_errors, delivered, dropped_old,
+				 rate_limited, slow_closed, too_big, auth_ok,
+				 auth_failed, auth_timeout, syncs, synced_msgs,
+				 resyncs;
+	} n;
+};
+
+extern struct chatd chatd;
+
+/* conn.c */
+struct conn *conn_new(struct lws *wsi);
+void conn_ref(struct conn *c);
+/* Drops one reference; frees c with the last. */
+void conn_unref(struct conn *c);
+/* lws closed the socket: unregisters, tells chat-route, frees the queue. */
+void conn_closed(struct conn *c);
+/*
+ * Queues f (takes a reference of its own) for c and asks for WRITEABLE.
+ * Past send_queue_max queued bytes the connection is closed with 1008 and
+ * the frame dropped.  Returns 0, or -1 if c is closed or closing.
+ */
+int conn_push(struct conn *c, struct wsframe *f);
+/* conn_push of a frame of the compact JSON of v (consumed). */
+int conn_push_jv(struct conn *c, jv v);
+/* {"type":"error","cid"?,"code","message"} to c; cid may be NULL. */
+void conn_error(struct conn *c, const char *cid, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Closes c with code and reason at its next WRITEABLE: after what is
+ * queued if flush, else at once, dropping the queue.  Nothing more is
+ * queued after this; a reader that never reads is cut off after 2 s. */
+void conn_close(struct conn *c, int code, const char *why, int flush);
+/* Registers an authenticated c under "user/device", closing an older
+ * connection of the same device (4002). */
+void conn_register(struct conn *c);
+struct conn *conn_lookup(const char *key, size_t len);
+/* 1 if one more message fits the device's rate, and takes a token. */
+int conn_rate_ok(struct conn *c);
+/* The FIFO helpers. */
+int fq_push(struct fq *q, struct wsframe *f);
+struct wsframe *fq_pop(struct fq *q);
+void fq_clear(struct fq *q);
+
+/* ws.c */
+/* Creates the lws context on chatd.loop, listening on host:port.  0 or -1
+ * with err. */
+int ws_start(char *err, size_t errlen);
+void ws_stop(void);
+
+/* frames.c */
+/* One complete client message (text frame) in buf[0..len). */
+void frame_handle(struct conn *c, const char *buf, size_t len);
+/* The auth timer of c fired. */
+void frame_auth_timeout(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* sync.c */
+/* Starts sending c's inbox after `after`; silent: no synced frame. */
+void sync_start(struct conn *c, uint64_t after, int silent);
+/* c's queue drained below the low-water mark: maybe ask the next page. */
+void sync_drained(struct conn *c);
+/* A live delivery of message f->id (or a typing notice, id 0) for c: it is
+ * written, held or dropped as ordering demands. */
+void sync_deliver(struct conn *c, struct wsframe *f);
+/* chat-route came back: every live device catches up silently. */
+void sync_resync_all(void);
+
+/* upstream.c */
+/* Connects to chat-store and chat-route. */
+int upstream_start(char *err, size_t errlen);
+void upstream_stop(void);
+/* Tells chat-route a device came or went (dropped if route is down: the
+ * reconnect announces every device anew). */
+void upstream_online(struct conn *c);
+void upstream_offline(struct conn *c);
+
+/* ctl.c */
+int ctl_start(char *err, size_t errlen);
+void ctl_stop(void);
+
+#endif

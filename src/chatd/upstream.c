@@ -1,0 +1,216 @@
+/*
+ * upstream: chatd's two clients, to chat-store (auth, sync, cursors) and to
+ * chat-route (sends, typing, presence queries, and the deliveries it pushes
+ * back as events on the same connection).
+ *
+ * chat-route keeps only soft state about us: which devices we hold and how
+ * many connections we have.  Each time the route connection is made (first
+ * start, or after chat-route restarted) we say hello and announce every
+ * device again, so a route restart loses no routing state; between
+ * connections a device coming or going is a one-line event.  Our own
+ * requests (sends) are ipc_call's and are resent by lib/ipc after a
+ * reconnect.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "chatd.h"
+#include "conf.h"
+#include "id.h"
+#include "ipc.h"
+#include "json.h"
+#include "log.h"
+
+#define LOAD_EVERY	1.0	/* seconds between load reports */
+
+static ev_timer load_timer;
+static unsigned long load_told = (unsigned long)-1;
+static int route_connects;
+
+static void
+route_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+route_line(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < sizeof(line))
+		ipc_client_send_line(chatd.route, line, (size_t)n);
+}
+
+/* Users and devices are [A-Za-z0-9_.-]: they need no JSON escaping. */
+static void
+announce(struct conn *c, const char *ev)
+{
+	route_line("{\"ev\":\"%s\",\"user\":\"%s\",\"device\":\"%s\","
+	    "\"at\":%llu}", ev, c->user, c->device,
+	    (unsigned long long)c->since_ms);
+}
+
+void
+upstream_online(struct conn *c)
+{
+	announce(c, "online");
+}
+
+void
+upstream_offline(struct conn *c)
+{
+	announce(c, "offline");
+}
+
+static void
+tell_load(void)
+{
+	route_line("{\"ev\":\"load\",\"conns\":%lu}", chatd.conns);
+	load_told = chatd.conns;
+}
+
+static void
+on_load_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop; (void)w; (void)revents;
+	if (chatd.conns != load_told && ipc_client_connected(chatd.route))
+		tell_load();
+}
+
+static void
+on_route_connect(void *arg)
+{
+	size_t i = 0;
+	struct conn *c;
+	(void)arg;
+
+	route_line("{\"ev\":\"hello\",\"name\":\"%s\",\"url\":\"%s\"}",
+	    chatd.name, chatd.url);
+	tell_load();
+	while ((c = strmap_next(&chatd.devices, &i)) != NULL)
+		announce(c, "online");
+	if (route_connects++ > 0) {
+		log_info("chat-route is back: %zu devices announced, catching "
+		    "them up", chatd.devices.n);
+		sync_resync_all();
+	}
+}
+
+/* The raw bytes of the "frame" member, which chat-route writes last, so a
+ * delivery is written to devices exactly as the route built it. */
+static struct wsframe *
+frame_of(jv ev, const char *line, size_t len, uint64_t id)
+{
+	static const char key[] = ",\"frame\":";
+	const char *p = memmem(line, len, key, sizeof(key) - 1);
+
+	if (p != NULL && len > 0 && line[len - 1] == '}') {
+		p += sizeof(key) - 1;
+		return wsframe_new(p, (size_t)(line + len - 1 - p), id);
+	}
+	return wsframe_jv(jv_object_get(jv_copy(ev), jv_string("frame")), id);
+}
+
+static void
+deliver(jv ev, const char *line, size_t len)
+{
+	const char *s;
+	size_t slen;
+	uint64_t id = 0;
+
+	if ((s = json_str(ev, "mid", &slen)) != NULL &&
+	    id_parse(s, slen, &id) == -1)
+		return;
+	jv devs = jv_object_get(jv_copy(ev), jv_string("devs"));
+	if (jv_get_kind(devs) != JV_KIND_ARRAY) {
+		jv_free(devs);
+		return;
+	}
+	struct wsframe *f = frame_of(ev, line, len, id);
+	if (f != NULL) {
+		jv_array_foreach(devs, i, d) {
+			struct conn *c;
+			if (jv_get_kind(d) == JV_KIND_STRING &&
+			    (c = conn_lookup(jv_string_value(d),
+			    (size_t)jv_string_length_bytes(jv_copy(d)))) != NULL)
+				sync_deliver(c, f);
+			jv_free(d);
+		}
+		wsframe_unref(f);
+	}
+	jv_free(devs);
+}
+
+static void
+kick(jv ev)
+{
+	char key[100];
+	const char *user = json_str(ev, "user", NULL);
+	const char *device = json_str(ev, "device", NULL);
+	struct conn *c;
+
+	if (user == NULL || device == NULL)
+		return;
+	int n = snprintf(key, sizeof(key), "%s/%s", user, device);
+	if (n > 0 && (size_t)n < sizeof(key) &&
+	    (c = conn_lookup(key, (size_t)n)) != NULL) {
+		log_info("'%s' connected on another chatd: closing it here",
+		    key);
+		conn_close(c, CLOSE_REPLACED, "replaced by a new connection", 1);
+	}
+}
+
+static void
+on_route_event(void *arg, jv ev, const char *line, size_t len)
+{
+	const char *name = json_str(ev, "ev", NULL);
+	(void)arg;
+
+	if (name == NULL)
+		log_warnx("chat-route: a line that is neither a reply nor an "
+		    "event");
+	else if (strcmp(name, "deliver") == 0)
+		deliver(ev, line, len);
+	else if (strcmp(name, "kick") == 0)
+		kick(ev);
+	else
+		log_debug("chat-route: event '%s' ignored", name);
+	jv_free(ev);
+}
+
+int
+upstream_start(char *err, size_t errlen)
+{
+	char path[512];
+
+	chatd.store = ipc_client_new(chatd.loop, conf_sock_path("store", path,
+	    sizeof(path)), NULL, NULL, NULL);
+	if (chatd.store == NULL) {
+		snprintf(err, errlen, "socket path '%s' is too long", path);
+		return -1;
+	}
+	chatd.route = ipc_client_new(chatd.loop, conf_sock_path("route", path,
+	    sizeof(path)), on_route_event, on_route_connect, NULL);
+	if (chatd.route == NULL) {
+		snprintf(err, errlen, "socket path '%s' is too long", path);
+		return -1;
+	}
+	ev_timer_init(&load_timer, on_load_timer, LOAD_EVERY, LOAD_EVERY);
+	ev_timer_start(chatd.loop, &load_timer);
+	ev_unref(chatd.loop);
+	return 0;
+}
+
+void
+upstream_stop(void)
+{
+	ev_ref(chatd.loop);
+	ev_timer_stop(chatd.loop, &load_timer);
+	ipc_client_free(chatd.route);
+	ipc_client_free(chatd.store);
+	chatd.route = chatd.store = NULL;
+}

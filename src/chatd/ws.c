@@ -1,0 +1,216 @@
+/*
+ * ws: the libwebsockets side of chatd: the context on our libev loop, the
+ * one protocol at /v1/ws, and its callback.
+ *
+ * Receiving: a client message usually arrives whole in one RECEIVE and is
+ * handled in place.  One that arrives in pieces (a large frame, or a
+ * fragmented message) is gathered in the connection's own buffer, and its
+ * declared size is checked before anything is buffered: the moment the
+ * bytes held plus the bytes the frame header still promises pass
+ * max_frame, the connection is closed with 1009.  The rx buffer lws keeps
+ * per connection stays at its 4 KiB default, so an idle connection is small.
+ *
+ * Sending: only in SERVER_WRITEABLE, one frame each time, asking again
+ * while frames are queued, with the LWS_PRE headroom every wsframe has.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chatd.h"
+#include "log.h"
+
+#define WS_PATH		"/v1/ws"
+
+static int
+accept_path(struct lws *wsi)
+{
+	char uri[64];
+
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+		return 0;
+	return strcmp(uri, WS_PATH) == 0;
+}
+
+/* Gathers a message arriving in pieces; 1 with *msg when it is whole. */
+static int
+gather(struct conn *c, const char *in, size_t len, const char **msg,
+    size_t *msglen)
+{
+	size_t more = lws_remaining_packet_payload(c->wsi);
+	int whole = lws_is_final_fragment(c->wsi) && more == 0;
+
+	if (c->rxlen + len + more > chatd.max_frame)
+		return -1;
+	if (c->rxlen == 0 && whole) {
+		*msg = in;
+		*msglen = len;
+		return 1;
+	}
+	if (c->rxlen + len > c->rxcap) {
+		size_t cap = c->rxcap ? c->rxcap : 4096;
+		while (cap < c->rxlen + len)
+			cap *= 2;
+		char *nb = realloc(c->rx, cap);
+		if (nb == NULL)
+			return -1;
+		c->rx = nb;
+		c->rxcap = cap;
+	}
+	memcpy(c->rx + c->rxlen, in, len);
+	c->rxlen += len;
+	if (!whole)
+		return 0;
+	*msg = c->rx;
+	*msglen = c->rxlen;
+	return 1;
+}
+
+static int
+on_receive(struct conn *c, const char *in, size_t len)
+{
+	const char *msg;
+	size_t msglen;
+
+	if (c->close_code != 0)
+		return 0;	/* closing: what else it says does not matter */
+	int r = gather(c, in, len, &msg, &msglen);
+	if (r == -1) {
+		static const char why[] = "frame too large";
+		chatd.n.too_big++;
+		log_warnx("%s: message over %zu bytes, closing", c->peer,
+		    chatd.max_frame);
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		    (unsigned char *)why, sizeof(why) - 1);
+		return -1;
+	}
+	if (r == 0)
+		return 0;
+	chatd.n.frames_in++;
+	if (lws_frame_is_binary(c->wsi))
+		conn_error(c, NULL, "bad_request", "binary frames are not "
+		    "accepted: send JSON in text frames");
+	else
+		frame_handle(c, msg, msglen);
+	c->rxlen = 0;
+	if (c->rxcap > 65536) {		/* do not keep a big buffer around */
+		free(c->rx);
+		c->rx = NULL;
+		c->rxcap = 0;
+	}
+	return 0;
+}
+
+static int
+on_writeable(struct conn *c)
+{
+	if (c->close_code != 0 && (!c->close_flush || c->out.n == 0)) {
+		const char *why = c->close_why ? c->close_why : "";
+		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+		    (unsigned char *)why, strlen(why));
+		return -1;
+	}
+	struct wsframe *f = fq_pop(&c->out);
+	if (f == NULL)
+		return 0;
+	int n = lws_write(c->wsi, wsframe_data(f), f->len, LWS_WRITE_TEXT);
+	wsframe_unref(f);
+	if (n < 0)
+		return -1;
+	chatd.n.frames_out++;
+	if (c->out.n > 0 || c->close_code != 0)
+		lws_callback_on_writable(c->wsi);
+	if (c->state == CONN_SYNCING && c->out.bytes < CHATD_SYNC_LOWAT)
+		sync_drained(c);
+	return 0;
+}
+
+static int
+callback_chat(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct conn **pc = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return accept_path(wsi) ? 0 : -1;
+	case LWS_CALLBACK_ESTABLISHED:
+		if ((*pc = conn_new(wsi)) == NULL)
+			return -1;
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		return *pc != NULL ? on_receive(*pc, in, len) : -1;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return *pc != NULL ? on_writeable(*pc) : -1;
+	case LWS_CALLBACK_CLOSED:
+		if (*pc != NULL) {
+			conn_closed(*pc);
+			*pc = NULL;
+		}
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+static const struct lws_protocols protocols[] = {
+	/* First, so a client naming no subprotocol gets it. */
+	{ "chat.v1", callback_chat, sizeof(struct conn *), 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static void
+lws_log(int level, const char *line)
+{
+	int n = (int)strlen(line);
+
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	if (level & LLL_ERR)
+		log_warnx("lws: %.*s", n, line);
+	else
+		log_debug("lws: %.*s", n, line);
+}
+
+static lws_retry_bo_t retry;
+
+int
+ws_start(char *err, size_t errlen)
+{
+	struct lws_context_creation_info info;
+	void *loops[1] = { chatd.loop };
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+	memset(&info, 0, sizeof(info));
+	info.port = chatd.port;
+	info.iface = chatd.host;
+	info.protocols = protocols;
+	info.vhost_name = chatd.name;
+	info.options = LWS_SERVER_OPTION_LIBEV |
+	    LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.foreign_loops = loops;
+	/* Handshakes and other round trips lws protects: slow-header
+	 * clients are dropped after this. */
+	info.timeout_secs = 5;
+	/* A silent connection gets a PING, then is hung up on. */
+	retry.secs_since_valid_ping = (uint16_t)(chatd.hangup_secs / 2 > 0 ?
+	    chatd.hangup_secs / 2 : 1);
+	retry.secs_since_valid_hangup = (uint16_t)chatd.hangup_secs;
+	info.retry_and_idle_policy = &retry;
+	chatd.lws = lws_create_context(&info);
+	if (chatd.lws == NULL) {
+		snprintf(err, errlen, "unable to listen on %s:%d", chatd.host,
+		    chatd.port);
+		return -1;
+	}
+	return 0;
+}
+
+void
+ws_stop(void)
+{
+	if (chatd.lws != NULL) {
+		lws_context_destroy(chatd.lws);
+		chatd.lws = NULL;
+	}
+}
