@@ -1,0 +1,286 @@
+#!/usr/bin/env bats
+# chat-super: a real supervisor running a stack.conf of small stand-in
+# programs (tests/fixtures/svc: each logs "start"/"stop" lines to
+# $CHAT_HOME/events and behaves as its mode says) and, when it is built,
+# the real chat-store.
+
+load helpers
+
+setup() {
+	chat_setup
+	SVC="$BATS_TEST_DIRNAME/fixtures/svc"
+	EVENTS="$CHAT_HOME/events"
+	: > "$EVENTS"
+	# Short timers so that each case takes seconds, not minutes.
+	export CHAT_SUPER_STOP_GRACE=1 CHAT_SUPER_READY_TIMEOUT=3
+	export CHAT_SUPER_FAIL_COUNT=3 CHAT_SUPER_BACKOFF_MAX=4
+}
+
+teardown() {
+	chat_teardown
+}
+
+stack() { cat > "$CHAT_HOME/etc/stack.conf"; }
+
+start_super() {
+	start_daemon chat-super
+	SUPER_PID=$LAST_PID
+	wait_for_sock "$CHAT_RUN/super.sock"
+}
+
+# field NAME KEY: one program's field from chat-super's status.
+field() {
+	ipc super '{"op":"status"}' |
+	    jq -r --arg n "$1" ".programs[] | select(.name == \$n) | .$2"
+}
+
+is_state() { [ "$(field "$1" state)" = "$2" ]; }
+
+starts() { grep -c "^start $1 " "$EVENTS" || true; }
+started_at_least() { [ "$(starts "$1")" -ge "$2" ]; }
+
+# Nanosecond start times of NAME, one a line.
+start_times() { awk -v n="$1" '$1 == "start" && $2 == n { print $4 }' "$EVENTS"; }
+
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+@test "chat-super --help, a bad option and --print-config of the built-in stack" {
+	run "$CHAT_BIN/chat-super" --help
+	assert_success
+	assert_output --partial "usage: chat-super"
+	run "$CHAT_BIN/chat-super" --bogus
+	assert_equal "$status" 100
+	assert_output --partial "unknown option '--bogus'"
+	run "$CHAT_BIN/chat-super" --print-config
+	assert_success
+	assert_output --partial "# built-in"
+	# Dependency order: store first, chatd after route.
+	[ "$(echo "$output" | sed -n 2p | awk '{print $1}')" = store ]
+	order=$(echo "$output" | awk 'NR > 1 { printf "%s ", $1 }')
+	assert_equal "$order" "store route presence push chatd api "
+}
+
+@test "a stack.conf with an unknown need, a cycle or a bad name is refused with exit 100" {
+	echo "a  b  $SVC a ok" | stack
+	run "$CHAT_BIN/chat-super"
+	assert_equal "$status" 100
+	assert_output --partial "'a' needs 'b', which is not in the stack"
+	printf 'a b %s a ok\nb a %s b ok\n' "$SVC" "$SVC" | stack
+	run "$CHAT_BIN/chat-super"
+	assert_equal "$status" 100
+	assert_output --partial "is in a cycle of needs"
+	echo "A/b  -  $SVC x ok" | stack
+	run "$CHAT_BIN/chat-super"
+	assert_equal "$status" 100
+	assert_output --partial "bad name 'A/b'"
+	# Nothing was started and no lock or socket was left behind.
+	[ ! -s "$EVENTS" ]
+	[ ! -e "$CHAT_RUN/super.sock" ]
+}
+
+@test "the first start makes CHAT_HOME's log, db and run directories, mode 0700" {
+	export CHAT_HOME="$BATS_TEST_TMPDIR/fresh/home"
+	unset CHAT_RUN
+	mkdir -p "$CHAT_HOME/etc"
+	echo "a - $SVC a ok" | stack
+	# Its log cannot go under a CHAT_HOME that does not exist yet.
+	"$CHAT_BIN/chat-super" 2>"$BATS_TEST_TMPDIR/fresh.log" &
+	track_pid $! chat-super
+	wait_for_sock "$CHAT_HOME/run/super.sock"
+	for d in log db run; do
+		[ "$(stat -c %a "$CHAT_HOME/$d")" = 700 ]
+	done
+}
+
+@test "programs start in dependency order, each after what it needs is ready" {
+	# Listed out of order on purpose; b is slow to get ready.
+	stack <<-EOF
+	# name  needs  command
+	c       a,b    $SVC c ok
+	b       a      $SVC b slow 0.5
+	a       -      "$SVC" a ok
+	x       -      no-such-program
+	EOF
+	start_super
+	wait_until 10 is_state c up
+	assert_equal "$(awk '$1 == "start" { printf "%s ", $2 }' "$EVENTS")" "a b c "
+	# c was started only after b said ready, 0.5 s after b started.
+	b0=$(start_times b) c0=$(start_times c)
+	[ $(( (c0 - b0) / 1000000 )) -ge 450 ]
+	log=$(cat "$CHAT_HOME/log/chat-super.log")
+	[[ "$log" == *"b: ready"*"c: started"* ]]
+	assert_equal "$(field x state)" skipped
+	[[ "$log" == *"x: skipped"* ]]
+	assert_equal "$(field a needs | jq -c .)" '[]'
+	assert_equal "$(field c needs | jq -c .)" '["a","b"]'
+}
+
+@test "a program killed with SIGKILL is restarted after at least 1 s, with a new pid" {
+	echo "a - $SVC a ok" | stack
+	start_super
+	wait_until 10 is_state a up
+	old=$(field a pid)
+	t0=$(date +%s%N)
+	kill -KILL "$old"
+	wait_until 10 is_state a backoff
+	wait_until 10 is_state a up
+	new=$(field a pid)
+	t1=$(start_times a | tail -n 1)
+	[ "$new" != "$old" ]
+	gone "$old"
+	assert_equal "$(field a restarts)" 1
+	assert_equal "$(field a last_exit)" "signal 9"
+	[ $(( (t1 - t0) / 1000000 )) -ge 1000 ]
+	# Its log holds the lines of both runs.
+	assert_equal "$(grep -c 'started in mode ok' "$CHAT_HOME/log/a.log")" 2
+}
+
+@test "exit 100 (usage) and exit 102 (corrupt) are fatal and never restarted" {
+	stack <<-EOF
+	u - $SVC u usage
+	k - $SVC k corrupt
+	EOF
+	start_super
+	wait_until 10 is_state u fatal
+	wait_until 10 is_state k fatal
+	sleep 1.5
+	assert_equal "$(starts u)" 1
+	assert_equal "$(starts k)" 1
+	assert_equal "$(field u last_exit)" "exit 100"
+	assert_equal "$(field k last_exit)" "exit 102"
+	assert_equal "$(field u pid)" null
+	grep -q "u: fatal" "$CHAT_HOME/log/chat-super.log"
+}
+
+@test "a crash loop backs off (1 s, then 2 s) and ends failed, without spinning" {
+	echo "loop - $SVC loop crash" | stack
+	start_super
+	wait_until 15 is_state loop failed
+	# CHAT_SUPER_FAIL_COUNT=3: three runs, then no more.
+	sleep 1.2
+	assert_equal "$(starts loop)" 3
+	mapfile -t t < <(start_times loop)
+	[ $(( (t[1] - t[0]) / 1000000 )) -ge 1000 ]
+	[ $(( (t[2] - t[1]) / 1000000 )) -ge 2000 ]
+	# No busy spin: chat-super used under 0.5 s of CPU in those ~3 s.
+	read -r ut st < <(awk '{print $14, $15}' "/proc/$SUPER_PID/stat")
+	[ $(( ut + st )) -lt $(( $(getconf CLK_TCK) / 2 )) ]
+	assert_equal "$(field loop restarts)" 2
+	grep -q "loop: failed: 3 quick crashes in a row" "$CHAT_HOME/log/chat-super.log"
+}
+
+@test "a program that never signals ready is stopped after the ready timeout and retried" {
+	export CHAT_SUPER_READY_TIMEOUT=1
+	stack <<-EOF
+	slow - $SVC slow noready
+	dep  slow $SVC dep ok
+	EOF
+	start_super
+	wait_until 10 grep -q "slow: not ready after 1000 ms" "$CHAT_HOME/log/chat-super.log"
+	wait_until 10 started_at_least slow 2
+	# What needs it is never started.
+	assert_equal "$(field dep state)" waiting
+	assert_equal "$(starts dep)" 0
+}
+
+@test "restart op: a failed program is started again on request" {
+	echo "f - $SVC f crash" | stack
+	start_super
+	wait_until 15 is_state f failed
+	run ipc super '{"op":"restart","name":"f"}'
+	assert_output --partial '"ok":true'
+	wait_until 5 started_at_least f 4
+	run ipc super '{"op":"restart","name":"nope"}'
+	assert_output --partial '"not_found"'
+	run ipc super '{"op":"dance"}'
+	assert_output --partial '"unknown_op"'
+	run ipc super '{"op":"ping"}'
+	assert_output --partial '"ok":true'
+}
+
+@test "SIGTERM stops the programs in reverse order, SIGKILLs a stubborn one, leaves no process" {
+	stack <<-EOF
+	a - $SVC a ok
+	b a $SVC b ok
+	c b $SVC c ok
+	s a $SVC s stubborn
+	EOF
+	start_super
+	wait_until 10 is_state c up
+	wait_until 10 is_state s up
+	pids=$(ipc super '{"op":"status"}' | jq -r '.programs[].pid')
+	kill -TERM "$SUPER_PID"
+	wait_until 10 gone "$SUPER_PID"
+	wait "$SUPER_PID" && rc=0 || rc=$?
+	assert_equal "$rc" 0
+	stops=$(awk '$1 == "stop" { printf "%s ", $2 }' "$EVENTS")
+	# c before b, b and s (which ignored SIGTERM) before a.
+	assert_equal "$stops" "c b a "
+	grep -q "s: pid .* still running .* SIGKILL" "$CHAT_HOME/log/chat-super.log"
+	for p in $pids; do
+		gone "$p"
+		# Nor anything in its process group (the fixtures' sleeps).
+		! pgrep -g "$p" >/dev/null
+	done
+	[ ! -e "$CHAT_RUN/super.sock" ]
+}
+
+@test "a second chat-super on the same CHAT_HOME is refused with exit 111" {
+	echo "a - $SVC a ok" | stack
+	start_super
+	wait_until 10 is_state a up
+	run "$CHAT_BIN/chat-super"
+	assert_equal "$status" 111
+	assert_output --partial "another chat-super runs for '$CHAT_HOME' (pid $SUPER_PID)"
+	# The first one is untouched.
+	assert_equal "$(starts a)" 1
+	run ipc super '{"op":"ping"}'
+	assert_success
+}
+
+@test "a chat-super killed with SIGKILL takes its programs with it; a new one starts cleanly" {
+	stack <<-EOF
+	a - $SVC a ok
+	b a $SVC b ok
+	EOF
+	start_super
+	wait_until 10 is_state b up
+	pids=$(ipc super '{"op":"status"}' | jq -r '.programs[].pid')
+	kill -KILL "$SUPER_PID"
+	for p in $pids; do wait_until 5 gone "$p"; done
+	start_super
+	wait_until 10 is_state b up
+	assert_equal "$(starts a)" 2
+}
+
+@test "programs' stdout and stderr go to log/<name>.log, appended" {
+	echo "a - $SVC a ok" | stack
+	start_super
+	wait_until 10 is_state a up
+	grep -q "a: started in mode ok" "$CHAT_HOME/log/a.log"
+	grep -q "a: ready" "$CHAT_HOME/log/a.log"
+	kill -TERM "$SUPER_PID"
+	wait_until 10 gone "$SUPER_PID"
+	grep -q "a: stopping" "$CHAT_HOME/log/a.log"
+	[ "$(stat -c %a "$CHAT_HOME/log/a.log")" = 600 ]
+}
+
+@test "with the real chat-store: ready, restarted after SIGKILL, answers again" {
+	[ -x "$CHAT_BIN/chat-store" ] || skip "chat-store is not built"
+	echo "store - chat-store" | stack
+	start_super
+	wait_until 15 is_state store up
+	run ipc store '{"op":"ping"}'
+	assert_output --partial '"ok":true'
+	old=$(field store pid)
+	kill -KILL "$old"
+	wait_until 15 is_state store backoff
+	wait_until 15 is_state store up
+	new=$(field store pid)
+	[ "$new" != "$old" ]
+	run ipc store '{"op":"ping"}'
+	assert_output --partial '"ok":true'
+	kill -TERM "$SUPER_PID"
+	wait_until 10 gone "$SUPER_PID"
+	gone "$new"
+}
