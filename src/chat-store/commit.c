@@ -1,0 +1,412 @@
+/*
+ * commit: the worker thread, the hash threads and the queues between them
+ * and the loop (see commit.h).
+ *
+ * A request's path: loop -> [hash: make user.create's hash] -> worker ->
+ * [hash: check user.verify's password] -> done queue -> loop.  The loop
+ * sends at most one slow op of a connection at a time and nothing after
+ * it until it is answered (server.c), so replies keep request order on
+ * every connection.
+ *
+ * Batches: the worker takes everything queued, runs up to BATCH_MAX ops
+ * into one transaction, commits it with one sync and releases those
+ * replies.  With store_group_commit off it commits after every op that
+ * wrote, which is the baseline the man page's figures compare against.
+ * If a commit fails every reply from the batch's first writer on becomes
+ * store_unavailable (later ops may have read its writes), and LevelDB's
+ * sticky error is cleared by reopening the database, at most once a second.
+ */
+#include <crypt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+
+#include "id.h"
+#include "json.h"
+#include "log.h"
+#include "db.h"
+#include "commit.h"
+
+#define BATCH_MAX	2048
+#define HASH_THREADS	2
+
+enum { STAGE_WORK, STAGE_CREATE, STAGE_VERIFY, STAGE_DONE };
+
+struct queue {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	struct store_req *head, *tail;
+	int		 stop;
+};
+
+static struct queue work_q = { PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_COND_INITIALIZER, NULL, NULL, 0 };
+static struct queue hash_q = { PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_COND_INITIALIZER, NULL, NULL, 0 };
+static struct queue done_q = { PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_COND_INITIALIZER, NULL, NULL, 0 };
+
+static struct commit_config cfg;
+static pthread_t worker_tid, hash_tid[HASH_THREADS];
+static struct tx *tx;
+static int broken;		/* a write failed: reopen before going on */
+static uint64_t last_reopen;
+static int op_create = -1, op_verify = -1, idx_ping = -1, idx_status = -1;
+
+/* Appends the list head..tail to q; wakes one taker. */
+static void
+put_list(struct queue *q, struct store_req *head, struct store_req *tail)
+{
+	if (head == NULL)
+		return;
+	pthread_mutex_lock(&q->mu);
+	if (q->tail != NULL)
+		q->tail->next = head;
+	else
+		q->head = head;
+	q->tail = tail;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static void
+put(struct queue *q, struct store_req *r)
+{
+	r->next = NULL;
+	put_list(q, r, r);
+}
+
+/* Waits for work: all of q (all) or its head.  NULL once q is stopped
+ * and empty. */
+static struct store_req *
+take(struct queue *q, int all)
+{
+	struct store_req *r;
+
+	pthread_mutex_lock(&q->mu);
+	while (q->head == NULL && !q->stop)
+		pthread_cond_wait(&q->cv, &q->mu);
+	r = q->head;
+	if (r != NULL) {
+		if (all) {
+			q->head = q->tail = NULL;
+		} else {
+			q->head = r->next;
+			if (q->head == NULL)
+				q->tail = NULL;
+			r->next = NULL;
+		}
+	}
+	pthread_mutex_unlock(&q->mu);
+	return r;
+}
+
+void
+commit_set_error(struct store_req *r, const char *code, const char *msg)
+{
+	free(r->reply);
+	r->reply = json_dump(json_error(jv_copy(r->id), code, msg),
+	    &r->replylen);
+}
+
+void
+commit_req_free(struct store_req *r)
+{
+	jv_free(r->req);
+	jv_free(r->id);
+	free(r->reply);
+	free(r->hash);
+	free(r);
+}
+
+static void
+done(struct store_req *head, struct store_req *tail)
+{
+	if (head == NULL)
+		return;
+	put_list(&done_q, head, tail);
+	cfg.wake(cfg.arg);
+}
+
+/* Runs one op into the transaction; sets r->reply. */
+static void
+run(struct store_req *r)
+{
+	struct op_ctx c;
+	jv out;
+
+	if (r->op < 0)
+		return;
+	memset(&c, 0, sizeof(c));
+	c.tx = tx;
+	c.req = r->req;
+	c.now = now_ms();
+	c.stats = cfg.stats;
+	c.hash = r->hash;
+	r->hash = NULL;
+	__atomic_add_fetch(&cfg.stats->ops, 1, __ATOMIC_RELAXED);
+	if (broken && r->op != idx_ping && r->op != idx_status)
+		out = op_fail(&c, "store_unavailable", "the database failed a "
+		    "write and is being reopened");
+	else
+		out = ops_run(r->op, &c);
+	if (jv_is_valid(out)) {
+		r->reply = json_dump(jv_object_merge(json_ok(jv_copy(r->id)),
+		    out), &r->replylen);
+		r->hash = c.hash;	/* user.verify: checked on the way */
+	} else {
+		jv_free(out);
+		__atomic_add_fetch(&cfg.stats->errors, 1, __ATOMIC_RELAXED);
+		commit_set_error(r, c.code ? c.code : "store_unavailable",
+		    c.msg);
+		free(c.hash);
+	}
+}
+
+static void
+try_reopen(void)
+{
+	char err[1024];
+	enum db_status st;
+	uint64_t now = now_ms();
+
+	if (now - last_reopen < 1000)
+		return;
+	last_reopen = now;
+	if (cfg.db != NULL)
+		leveldb_close(cfg.db);	/* releases its LOCK for the reopen */
+	cfg.db = db_open(cfg.path, 1, cfg.paranoid, &st, err, sizeof(err));
+	tx_set_db(tx, cfg.db);
+	if (cfg.db == NULL) {
+		log_warnx("reopen failed, trying again in a second: %s", err);
+		return;
+	}
+	broken = 0;
+	log_info("database reopened after a write error");
+}
+
+/* Commits the batch head..tail and releases its replies. */
+static void
+flush(struct store_req *head, struct store_req *tail,
+    struct store_req *first_writer, size_t n)
+{
+	struct store_req *r, *next, *dh = NULL, *dt = NULL;
+	size_t writes = tx_pending(tx);
+	int failed = 0;
+
+	if (writes > 0) {
+		failed = tx_commit(tx, cfg.sync) == -1;
+		__atomic_add_fetch(&cfg.stats->batches, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&cfg.stats->writes, writes,
+		    __ATOMIC_RELAXED);
+		if (cfg.sync)
+			__atomic_add_fetch(&cfg.stats->syncs, 1,
+			    __ATOMIC_RELAXED);
+		if (n > cfg.stats->max_batch)
+			__atomic_store_n(&cfg.stats->max_batch, n,
+			    __ATOMIC_RELAXED);
+	}
+	if (failed) {
+		log_warnx("write of a batch of %zu ops failed: %s", n,
+		    tx_error(tx));
+		broken = 1;
+		for (r = first_writer; r != NULL; r = r->next) {
+			commit_set_error(r, "store_unavailable", "the write "
+			    "failed; nothing of this op was stored");
+			free(r->hash);
+			r->hash = NULL;
+			if (r == tail)
+				break;
+		}
+	}
+	for (r = head; r != NULL; r = next) {
+		next = r == tail ? NULL : r->next;
+		r->next = NULL;
+		if (r->op == op_verify && r->hash != NULL) {
+			r->stage = STAGE_VERIFY;
+			put(&hash_q, r);
+			continue;
+		}
+		r->stage = STAGE_DONE;
+		if (dt != NULL)
+			dt->next = r;
+		else
+			dh = r;
+		dt = r;
+	}
+	done(dh, dt);
+}
+
+static void *
+worker(void *arg)
+{
+	struct store_req *list, *r, *head, *tail, *fw;
+	size_t n, before;
+
+	(void)arg;
+	while ((list = take(&work_q, 1)) != NULL) {
+		if (broken)
+			try_reopen();
+		head = tail = fw = NULL;
+		n = 0;
+		while (list != NULL) {
+			r = list;
+			list = r->next;
+			r->next = NULL;
+			before = tx_pending(tx);
+			run(r);
+			if (tx_pending(tx) > before && fw == NULL)
+				fw = r;
+			if (tail != NULL)
+				tail->next = r;
+			else
+				head = r;
+			tail = r;
+			n++;
+			if ((!cfg.group && fw != NULL) || n >= BATCH_MAX) {
+				flush(head, tail, fw, n);
+				head = tail = fw = NULL;
+				n = 0;
+			}
+		}
+		flush(head, tail, fw, n);
+	}
+	return NULL;
+}
+
+static void
+hash_create(struct store_req *r, struct crypt_data *cd)
+{
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	const char *pw, *h;
+	size_t len;
+
+	pw = json_str(r->req, "password", &len);
+	if (!store_password_ok(pw, len))
+		return;		/* the op says what is wrong with it */
+	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) == NULL)
+		return;
+	h = crypt_rn(pw, salt, cd, sizeof(*cd));
+	if (h != NULL && h[0] == '$')
+		r->hash = strdup(h);
+}
+
+static void
+hash_verify(struct store_req *r, struct crypt_data *cd)
+{
+	const char *pw, *h;
+	size_t len, hl = strlen(r->hash);
+
+	pw = json_str(r->req, "password", &len);
+	h = pw != NULL ? crypt_rn(pw, r->hash, cd, sizeof(*cd)) : NULL;
+	if (h == NULL || strlen(h) != hl || CRYPTO_memcmp(h, r->hash, hl) != 0)
+		commit_set_error(r, "unauthorized", "wrong user or password");
+	free(r->hash);
+	r->hash = NULL;
+}
+
+static void *
+hasher(void *arg)
+{
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	struct store_req *r;
+
+	(void)arg;
+	if (cd == NULL)
+		abort();
+	while ((r = take(&hash_q, 0)) != NULL) {
+		__atomic_add_fetch(&cfg.stats->hashes, 1, __ATOMIC_RELAXED);
+		if (r->stage == STAGE_CREATE) {
+			hash_create(r, cd);
+			r->stage = STAGE_WORK;
+			put(&work_q, r);
+		} else {
+			hash_verify(r, cd);
+			r->stage = STAGE_DONE;
+			r->next = NULL;
+			done(r, r);
+		}
+	}
+	free(cd);
+	return NULL;
+}
+
+int
+commit_start(const struct commit_config *c, char *err, size_t errlen)
+{
+	int i;
+
+	cfg = *c;
+	op_create = ops_find("user.create", 11);
+	op_verify = ops_find("user.verify", 11);
+	idx_ping = ops_find("ping", 4);
+	idx_status = ops_find("status", 6);
+	tx = tx_new(cfg.db);
+	if (pthread_create(&worker_tid, NULL, worker, NULL) != 0) {
+		snprintf(err, errlen, "unable to start the worker thread");
+		return -1;
+	}
+	for (i = 0; i < HASH_THREADS; i++)
+		if (pthread_create(&hash_tid[i], NULL, hasher, NULL) != 0) {
+			snprintf(err, errlen, "unable to start a hash thread");
+			return -1;
+		}
+	return 0;
+}
+
+void
+commit_submit(struct store_req *r)
+{
+	if (r->op == op_create && r->op >= 0) {
+		r->stage = STAGE_CREATE;
+		put(&hash_q, r);
+	} else {
+		r->stage = STAGE_WORK;
+		put(&work_q, r);
+	}
+}
+
+struct store_req *
+commit_take_done(void)
+{
+	struct store_req *r;
+
+	pthread_mutex_lock(&done_q.mu);
+	r = done_q.head;
+	done_q.head = done_q.tail = NULL;
+	pthread_mutex_unlock(&done_q.mu);
+	return r;
+}
+
+static void
+stop_queue(struct queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->stop = 1;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+leveldb_t *
+commit_stop(void)
+{
+	struct store_req *r;
+	int i;
+
+	/* the hashers first: what they hold still goes to the worker */
+	stop_queue(&hash_q);
+	for (i = 0; i < HASH_THREADS; i++)
+		pthread_join(hash_tid[i], NULL);
+	stop_queue(&work_q);
+	pthread_join(worker_tid, NULL);
+	/* verifies the worker passed on after the hashers stopped */
+	while ((r = take(&hash_q, 0)) != NULL) {
+		commit_set_error(r, "store_unavailable", "chat-store is "
+		    "stopping");
+		done(r, r);
+	}
+	tx_free(tx);
+	return cfg.db;
+}

@@ -1,0 +1,81 @@
+/*
+ * db: opens LevelDB with the options chat-store always wants and turns
+ * LevelDB's error strings into a status and a message a person can act on.
+ * paranoid_checks is on by default (conf store_paranoid): with defaults
+ * LevelDB silently drops records around corruption in its log, and an
+ * acknowledged message must never vanish without a word.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "log.h"
+#include "util.h"
+#include "db.h"
+
+const char *
+db_path(void)
+{
+	static char path[4096];
+
+	snprintf(path, sizeof(path), "%s/db", conf_home());
+	return path;
+}
+
+leveldb_t *
+db_open(const char *path, int create, int paranoid, enum db_status *status,
+    char *err, size_t errlen)
+{
+	leveldb_options_t *o;
+	leveldb_t *db;
+	char *lerr = NULL;
+
+	if (create && mkdir_p(path, 0700) == -1) {
+		*status = DB_ERROR;
+		snprintf(err, errlen, "unable to create '%s': %m", path);
+		return NULL;
+	}
+	o = leveldb_options_create();
+	leveldb_options_set_create_if_missing(o, create);
+	leveldb_options_set_paranoid_checks(o, paranoid);
+	leveldb_options_set_write_buffer_size(o, 8 << 20);
+	db = leveldb_open(o, path, &lerr);
+	leveldb_options_destroy(o);
+	if (db != NULL) {
+		*status = DB_OK;
+		return db;
+	}
+	if (strstr(lerr, "lock ") != NULL || strstr(lerr, "LOCK") != NULL) {
+		*status = DB_LOCKED;
+		snprintf(err, errlen, "database '%s' is in use by a running "
+		    "chat-store", path);
+	} else if (strstr(lerr, "Corruption") != NULL) {
+		*status = DB_CORRUPT;
+		snprintf(err, errlen, "database '%s' is corrupt (%s); restore "
+		    "it from an export or repair it before starting", path,
+		    lerr);
+	} else if (strstr(lerr, "does not exist") != NULL) {
+		*status = DB_MISSING;
+		snprintf(err, errlen, "no database at '%s'", path);
+	} else {
+		*status = DB_ERROR;
+		snprintf(err, errlen, "unable to open database '%s': %s",
+		    path, lerr);
+	}
+	leveldb_free(lerr);
+	return NULL;
+}
+
+int
+db_exit_status(enum db_status status)
+{
+	switch (status) {
+	case DB_CORRUPT:
+		return EXIT_CORRUPT;
+	case DB_MISSING:
+		return EXIT_USAGE;
+	default:
+		return EXIT_TEMP;
+	}
+}

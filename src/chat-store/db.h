@@ -1,0 +1,36 @@
+/*
+ * db: opening chat-store's LevelDB database, and telling the reasons a
+ * open fails apart: another chat-store holds it (LevelDB's LOCK file), the
+ * data is corrupt (paranoid_checks found it), or anything else.
+ */
+#ifndef STORE_DB_H
+#define STORE_DB_H
+
+#include <stddef.h>
+#include <leveldb/c.h>
+
+enum db_status {
+	DB_OK,
+	DB_MISSING,	/* no database there and create was 0 */
+	DB_LOCKED,	/* in use by a running chat-store */
+	DB_CORRUPT,	/* paranoid checks refused it */
+	DB_ERROR	/* I/O and everything else */
+};
+
+/* $CHAT_HOME/db, in static storage. */
+const char *db_path(void);
+
+/*
+ * Opens the database at path, creating it (and its parents) if create.
+ * paranoid sets LevelDB's paranoid_checks.  Returns the handle, or NULL with
+ * *status set and a complete message in err ("database 'var/db' is in use
+ * by a running chat-store").  Never waits for a lock.
+ */
+leveldb_t *db_open(const char *path, int create, int paranoid,
+    enum db_status *status, char *err, size_t errlen);
+
+/* The exit status that fits a failed open: EXIT_TEMP for a lock or an
+ * I/O error, EXIT_CORRUPT for corruption, EXIT_USAGE for a missing db. */
+int db_exit_status(enum db_status status);
+
+#endif

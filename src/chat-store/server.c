@@ -1,0 +1,257 @@
+/*
+ * server: chat-store's event loop (see server.h).
+ *
+ * The loop only parses and routes.  A request that cannot be run (not
+ * JSON, no "op", an unknown op) gets its error reply made here but still
+ * travels through the worker, so even errors come back in request order.
+ * Per connection, the loop keeps a backlog: a slow op (OP_SLOW: password
+ * hashing) is handed over only when nothing of that connection is in
+ * flight, and nothing after it until it is answered.  That keeps every
+ * connection's replies in order, and its own user.create visible to its
+ * next request, while the hashing never holds up anyone else.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ev.h>
+
+#include "conf.h"
+#include "ipc.h"
+#include "json.h"
+#include "log.h"
+#include "util.h"
+#include "db.h"
+#include "commit.h"
+#include "server.h"
+
+struct store_conn {
+	struct ipc_conn		*ipc;	/* NULL once closed */
+	int			 inflight;
+	int			 blocked;
+	struct store_req	*bl_head, *bl_tail;
+};
+
+static struct ev_loop *loop;
+static ev_async wake_w;
+static ev_signal term_w, int_w;
+static struct ipc_server *srv;
+static struct store_stats stats;
+struct store_limits store_limits;
+
+static int
+is_slow(struct store_req *r)
+{
+	return r->op >= 0 && (ops_flags(r->op) & OP_SLOW);
+}
+
+static void
+pump(struct store_conn *sc)
+{
+	struct store_req *r;
+
+	while ((r = sc->bl_head) != NULL && !sc->blocked) {
+		if (is_slow(r) && sc->inflight > 0)
+			break;
+		sc->bl_head = r->next;
+		if (sc->bl_head == NULL)
+			sc->bl_tail = NULL;
+		r->next = NULL;
+		sc->inflight++;
+		if (is_slow(r))
+			sc->blocked = 1;
+		commit_submit(r);
+	}
+}
+
+static void
+on_line(struct ipc_conn *c, const char *line, size_t len)
+{
+	struct store_conn *sc = ipc_conn_data(c);
+	struct store_req *r;
+	char err[256];
+	const char *op;
+	size_t oplen;
+	jv o;
+
+	__atomic_store_n(&stats.overlong,
+	    ipc_server_overlong(ipc_conn_server(c)), __ATOMIC_RELAXED);
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		log_warn("dropping a request from %s", ipc_conn_name(c));
+		return;
+	}
+	r->conn = sc;
+	r->req = jv_invalid();
+	r->id = jv_null();
+	r->op = -1;
+	o = json_parse_object(line, len, err, sizeof(err));
+	if (!jv_is_valid(o)) {
+		jv_free(o);
+		log_warnx("%s: bad request: %s", ipc_conn_name(c), err);
+		commit_set_error(r, "bad_request", err);
+	} else {
+		if (json_has(o, "id")) {
+			jv_free(r->id);
+			r->id = jv_object_get(jv_copy(o), jv_string("id"));
+		}
+		op = json_str(o, "op", &oplen);
+		if (op == NULL) {
+			commit_set_error(r, "bad_request", json_has(o, "op") ?
+			    "field 'op' must be a string" :
+			    "missing field 'op'");
+		} else if ((r->op = ops_find(op, oplen)) < 0) {
+			snprintf(err, sizeof(err), "unknown op '%.64s'", op);
+			commit_set_error(r, "unknown_op", err);
+		}
+		r->req = o;
+	}
+	if (r->op < 0)
+		__atomic_add_fetch(&stats.errors, 1, __ATOMIC_RELAXED);
+	if (sc->bl_tail != NULL)
+		sc->bl_tail->next = r;
+	else
+		sc->bl_head = r;
+	sc->bl_tail = r;
+	pump(sc);
+}
+
+static void
+on_open(struct ipc_conn *c)
+{
+	struct store_conn *sc = calloc(1, sizeof(*sc));
+
+	if (sc == NULL) {
+		log_warn("refusing %s", ipc_conn_name(c));
+		ipc_close(c);
+		return;
+	}
+	sc->ipc = c;
+	ipc_conn_set_data(c, sc);
+	__atomic_add_fetch(&stats.conns, 1, __ATOMIC_RELAXED);
+}
+
+static void
+on_close(struct ipc_conn *c)
+{
+	struct store_conn *sc = ipc_conn_data(c);
+	struct store_req *r;
+
+	if (sc == NULL)
+		return;
+	while ((r = sc->bl_head) != NULL) {
+		sc->bl_head = r->next;
+		commit_req_free(r);
+	}
+	sc->bl_tail = NULL;
+	sc->ipc = NULL;
+	__atomic_sub_fetch(&stats.conns, 1, __ATOMIC_RELAXED);
+	if (sc->inflight == 0)
+		free(sc);
+}
+
+static void
+on_wake(struct ev_loop *l, ev_async *w, int revents)
+{
+	struct store_req *r, *next;
+	struct store_conn *sc;
+
+	(void)l;
+	(void)w;
+	(void)revents;
+	for (r = commit_take_done(); r != NULL; r = next) {
+		next = r->next;
+		sc = r->conn;
+		sc->inflight--;
+		if (is_slow(r))
+			sc->blocked = 0;
+		if (sc->ipc != NULL) {
+			if (r->reply != NULL)
+				ipc_send(sc->ipc, r->reply, r->replylen);
+			pump(sc);
+		} else if (sc->inflight == 0)
+			free(sc);
+		commit_req_free(r);
+	}
+}
+
+static void
+wake(void *arg)
+{
+	(void)arg;
+	ev_async_send(loop, &wake_w);
+}
+
+static void
+on_signal(struct ev_loop *l, ev_signal *w, int revents)
+{
+	(void)revents;
+	log_info("stopping on signal %d", w->signum);
+	ev_break(l, EVBREAK_ALL);
+}
+
+static const struct ipc_handlers handlers = { on_line, on_open, on_close };
+
+int
+store_serve(void)
+{
+	struct commit_config cc;
+	char err[1024], path[4096];
+	enum db_status st;
+	leveldb_t *db;
+	long long maxline;
+
+	store_limits.group_max_members = conf_int("group_max_members");
+	store_limits.max_message = conf_int("max_message");
+	store_limits.node_id = conf_int("node_id");
+	maxline = conf_int("ipc_max_line");
+	if (store_limits.group_max_members < 1 || store_limits.max_message < 1
+	    || store_limits.node_id < 0 || store_limits.node_id > 1023 ||
+	    maxline < 1024)
+		fatalx(EXIT_USAGE, "bad group_max_members, max_message, "
+		    "node_id or ipc_max_line in the configuration");
+	db = db_open(db_path(), 1, conf_bool("store_paranoid"), &st, err,
+	    sizeof(err));
+	if (db == NULL)
+		fatalx(db_exit_status(st), "%s", err);
+
+	signal(SIGPIPE, SIG_IGN);
+	loop = EV_DEFAULT;
+	ev_async_init(&wake_w, on_wake);
+	ev_async_start(loop, &wake_w);
+	memset(&cc, 0, sizeof(cc));
+	cc.db = db;
+	cc.path = db_path();
+	cc.paranoid = conf_bool("store_paranoid");
+	cc.sync = conf_bool("store_sync");
+	cc.group = conf_bool("store_group_commit");
+	cc.stats = &stats;
+	cc.wake = wake;
+	if (commit_start(&cc, err, sizeof(err)) == -1)
+		fatalx(EXIT_TEMP, "%s", err);
+
+	if (mkdir_p(conf_run(), 0700) == -1)
+		fatal(EXIT_TEMP, "unable to create '%s'", conf_run());
+	conf_sock_path("store", path, sizeof(path));
+	srv = ipc_listen(loop, path, (size_t)maxline, &handlers, NULL, err,
+	    sizeof(err));
+	if (srv == NULL)
+		fatalx(EXIT_TEMP, "%s", err);
+	ev_signal_init(&term_w, on_signal, SIGTERM);
+	ev_signal_start(loop, &term_w);
+	ev_signal_init(&int_w, on_signal, SIGINT);
+	ev_signal_start(loop, &int_w);
+	log_info("listening on '%s', database '%s' (sync %s, group commit "
+	    "%s)", path, db_path(), cc.sync ? "on" : "off",
+	    cc.group ? "on" : "off");
+	notify_ready();
+	ev_run(loop, 0);
+
+	ipc_server_close(srv);
+	db = commit_stop();
+	on_wake(loop, &wake_w, 0);	/* frees what finished meanwhile */
+	if (db != NULL)
+		leveldb_close(db);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,435 @@
+/*
+ * tx: the overlay behind group commit (see tx.h).  Staged writes live in
+ * an array with an open-addressing hash index for gets; a scan collects
+ * the overlay's keys under its prefix, sorts them and merges them with a
+ * LevelDB iterator.  A batch is bounded (commit.c), so the linear pass
+ * over the overlay that a scan makes stays small.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tx.h"
+
+struct ent {
+	char	*k;
+	size_t	 klen;
+	char	*v;		/* NULL: deleted */
+	size_t	 vlen;
+};
+
+struct tx {
+	leveldb_t		*db;
+	leveldb_readoptions_t	*ro;
+	leveldb_writeoptions_t	*wo_sync, *wo_nosync;
+	leveldb_writebatch_t	*wb;
+	struct ent		*ents;
+	size_t			 n, cap;
+	size_t			 writes;	/* puts and deletes staged */
+	uint32_t		*idx;	/* entry index + 1, 0 empty */
+	size_t			 icap;
+	char			 err[512];
+};
+
+static void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+static char *
+dup_bytes(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+struct tx *
+tx_new(leveldb_t *db)
+{
+	struct tx *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		abort();
+	t->db = db;
+	t->ro = leveldb_readoptions_create();
+	t->wo_sync = leveldb_writeoptions_create();
+	leveldb_writeoptions_set_sync(t->wo_sync, 1);
+	t->wo_nosync = leveldb_writeoptions_create();
+	t->wb = leveldb_writebatch_create();
+	t->icap = 1024;
+	t->idx = calloc(t->icap, sizeof(*t->idx));
+	if (t->idx == NULL)
+		abort();
+	return t;
+}
+
+static void
+clear(struct tx *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		free(t->ents[i].k);
+		free(t->ents[i].v);
+	}
+	t->n = 0;
+	t->writes = 0;
+	memset(t->idx, 0, t->icap * sizeof(*t->idx));
+	leveldb_writebatch_clear(t->wb);
+}
+
+void
+tx_free(struct tx *t)
+{
+	if (t == NULL)
+		return;
+	clear(t);
+	free(t->ents);
+	free(t->idx);
+	leveldb_writebatch_destroy(t->wb);
+	leveldb_writeoptions_destroy(t->wo_sync);
+	leveldb_writeoptions_destroy(t->wo_nosync);
+	leveldb_readoptions_destroy(t->ro);
+	free(t);
+}
+
+void
+tx_set_db(struct tx *t, leveldb_t *db)
+{
+	clear(t);
+	t->db = db;
+}
+
+static uint32_t
+hash(const char *k, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n-- > 0)
+		h = (h ^ (unsigned char)*k++) * 16777619u;
+	return h;
+}
+
+/* The slot of k in the index: holding it, or the empty one it would go in. */
+static size_t
+slot(struct tx *t, const char *k, size_t klen)
+{
+	size_t i = hash(k, klen) & (t->icap - 1);
+
+	while (t->idx[i] != 0) {
+		struct ent *e = &t->ents[t->idx[i] - 1];
+		if (e->klen == klen && memcmp(e->k, k, klen) == 0)
+			break;
+		i = (i + 1) & (t->icap - 1);
+	}
+	return i;
+}
+
+static void
+grow_index(struct tx *t)
+{
+	size_t i;
+
+	free(t->idx);
+	t->icap *= 2;
+	t->idx = calloc(t->icap, sizeof(*t->idx));
+	if (t->idx == NULL)
+		abort();
+	for (i = 0; i < t->n; i++)
+		t->idx[slot(t, t->ents[i].k, t->ents[i].klen)] = (uint32_t)i + 1;
+}
+
+static void
+stage(struct tx *t, const char *k, size_t klen, const char *v, size_t vlen)
+{
+	size_t s = slot(t, k, klen);
+	struct ent *e;
+
+	if (t->idx[s] != 0) {
+		e = &t->ents[t->idx[s] - 1];
+		free(e->v);
+	} else {
+		if (t->n == t->cap) {
+			t->cap = t->cap ? t->cap * 2 : 256;
+			t->ents = realloc(t->ents, t->cap * sizeof(*t->ents));
+			if (t->ents == NULL)
+				abort();
+		}
+		e = &t->ents[t->n++];
+		e->k = dup_bytes(k, klen);
+		e->klen = klen;
+		t->idx[s] = (uint32_t)t->n;
+		if (t->n * 2 > t->icap)
+			grow_index(t);
+	}
+	e->v = v ? dup_bytes(v, vlen) : NULL;
+	e->vlen = vlen;
+}
+
+void
+tx_put(struct tx *t, const char *k, size_t klen, const char *v, size_t vlen)
+{
+	stage(t, k, klen, v, vlen);
+	t->writes++;
+	leveldb_writebatch_put(t->wb, k, klen, v, vlen);
+}
+
+void
+tx_put_json(struct tx *t, const char *k, size_t klen, jv v)
+{
+	jv s = jv_dump_string(v, 0);
+
+	tx_put(t, k, klen, jv_string_value(s), (size_t)jv_string_length_bytes(
+	    jv_copy(s)));
+	jv_free(s);
+}
+
+void
+tx_del(struct tx *t, const char *k, size_t klen)
+{
+	stage(t, k, klen, NULL, 0);
+	t->writes++;
+	leveldb_writebatch_delete(t->wb, k, klen);
+}
+
+int
+tx_get(struct tx *t, const char *k, size_t klen, char **val, size_t *vlen)
+{
+	size_t s = slot(t, k, klen);
+	char *lerr = NULL, *v;
+
+	if (t->idx[s] != 0) {
+		struct ent *e = &t->ents[t->idx[s] - 1];
+		if (e->v == NULL)
+			return 0;
+		*val = dup_bytes(e->v, e->vlen);
+		*vlen = e->vlen;
+		return 1;
+	}
+	v = leveldb_get(t->db, t->ro, k, klen, vlen, &lerr);
+	if (lerr != NULL) {
+		snprintf(t->err, sizeof(t->err), "%s", lerr);
+		leveldb_free(lerr);
+		return -1;
+	}
+	if (v == NULL)
+		return 0;
+	*val = dup_bytes(v, *vlen);
+	leveldb_free(v);
+	return 1;
+}
+
+int
+tx_get_json(struct tx *t, const char *k, size_t klen, jv *out)
+{
+	char *v;
+	size_t vlen;
+	int r = tx_get(t, k, klen, &v, &vlen);
+
+	if (r != 1)
+		return r;
+	*out = jv_parse_sized(v, (int)vlen);
+	free(v);
+	if (!jv_is_valid(*out) || jv_get_kind(*out) != JV_KIND_OBJECT) {
+		jv_free(*out);
+		*out = jv_invalid();
+		snprintf(t->err, sizeof(t->err), "value of a key is not a "
+		    "JSON object");
+		return -1;
+	}
+	return 1;
+}
+
+static int
+keycmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return (alen > blen) - (alen < blen);
+}
+
+static int sort_reverse;
+
+static int
+entcmp(const void *a, const void *b)
+{
+	const struct ent *x = *(struct ent *const *)a;
+	const struct ent *y = *(struct ent *const *)b;
+	int c = keycmp(x->k, x->klen, y->k, y->klen);
+
+	return sort_reverse ? -c : c;
+}
+
+/* Inside the scan: has the prefix and lies beyond from. */
+static int
+in_range(const char *k, size_t klen, const char *prefix, size_t plen,
+    const char *from, size_t flen, int reverse)
+{
+	int c;
+
+	if (klen < plen || memcmp(k, prefix, plen) != 0)
+		return 0;
+	if (from == NULL)
+		return 1;
+	c = keycmp(k, klen, from, flen);
+	return reverse ? c < 0 : c > 0;
+}
+
+/* Positions it on the first key of the scan (still to be range-checked). */
+static void
+seek_start(leveldb_iterator_t *it, const char *prefix, size_t plen,
+    const char *from, size_t flen, int reverse)
+{
+	char up[1024];
+	size_t n;
+
+	if (!reverse) {
+		if (from != NULL && keycmp(from, flen, prefix, plen) > 0)
+			leveldb_iter_seek(it, from, flen);
+		else
+			leveldb_iter_seek(it, prefix, plen);
+		return;
+	}
+	if (from != NULL) {
+		leveldb_iter_seek(it, from, flen);
+	} else {
+		/* the first key after every key with the prefix */
+		n = plen < sizeof(up) ? plen : sizeof(up);
+		memcpy(up, prefix, n);
+		while (n > 0 && (unsigned char)up[n - 1] == 0xff)
+			n--;
+		if (n == 0) {
+			leveldb_iter_seek_to_last(it);
+			return;
+		}
+		up[n - 1]++;
+		leveldb_iter_seek(it, up, n);
+	}
+	if (leveldb_iter_valid(it))
+		leveldb_iter_prev(it);
+	else
+		leveldb_iter_seek_to_last(it);
+}
+
+int
+tx_scan(struct tx *t, const char *prefix, size_t plen, const char *from,
+    size_t flen, int reverse, tx_scan_fn *fn, void *arg)
+{
+	struct ent **ov = NULL;
+	size_t nov = 0, oi = 0, i;
+	leveldb_iterator_t *it;
+	const char *dk, *dv;
+	size_t dklen, dvlen;
+	char *lerr = NULL;
+	int r = 0, c;
+
+	for (i = 0; i < t->n; i++)
+		if (in_range(t->ents[i].k, t->ents[i].klen, prefix, plen, from,
+		    flen, reverse)) {
+			if (ov == NULL)
+				ov = xmalloc(t->n * sizeof(*ov));
+			ov[nov++] = &t->ents[i];
+		}
+	sort_reverse = reverse;
+	if (nov > 1)
+		qsort(ov, nov, sizeof(*ov), entcmp);
+
+	it = leveldb_create_iterator(t->db, t->ro);
+	seek_start(it, prefix, plen, from, flen, reverse);
+	for (;;) {
+		dk = NULL;
+		if (leveldb_iter_valid(it)) {
+			dk = leveldb_iter_key(it, &dklen);
+			/* skip the from key itself, stop past the prefix */
+			if (from != NULL && keycmp(dk, dklen, from, flen) == 0) {
+				if (reverse)
+					leveldb_iter_prev(it);
+				else
+					leveldb_iter_next(it);
+				continue;
+			}
+			if (!in_range(dk, dklen, prefix, plen, from, flen,
+			    reverse))
+				dk = NULL;
+		}
+		if (dk == NULL && oi == nov)
+			break;
+		if (dk == NULL)
+			c = 1;
+		else if (oi == nov)
+			c = -1;
+		else {
+			c = keycmp(dk, dklen, ov[oi]->k, ov[oi]->klen);
+			if (reverse)
+				c = -c;
+		}
+		if (c < 0) {
+			dv = leveldb_iter_value(it, &dvlen);
+			r = fn(arg, dk, dklen, dv, dvlen);
+			if (reverse)
+				leveldb_iter_prev(it);
+			else
+				leveldb_iter_next(it);
+		} else {
+			struct ent *e = ov[oi++];
+			if (c == 0) {	/* the overlay shadows the db */
+				if (reverse)
+					leveldb_iter_prev(it);
+				else
+					leveldb_iter_next(it);
+			}
+			if (e->v != NULL)
+				r = fn(arg, e->k, e->klen, e->v, e->vlen);
+		}
+		if (r != 0)
+			break;
+	}
+	leveldb_iter_get_error(it, &lerr);
+	leveldb_iter_destroy(it);
+	free(ov);
+	if (lerr != NULL) {
+		snprintf(t->err, sizeof(t->err), "%s", lerr);
+		leveldb_free(lerr);
+		return -1;
+	}
+	return 0;
+}
+
+size_t
+tx_pending(struct tx *t)
+{
+	return t->writes;
+}
+
+int
+tx_commit(struct tx *t, int sync)
+{
+	char *lerr = NULL;
+
+	if (t->writes == 0)
+		return 0;
+	leveldb_write(t->db, sync ? t->wo_sync : t->wo_nosync, t->wb, &lerr);
+	clear(t);
+	if (lerr != NULL) {
+		snprintf(t->err, sizeof(t->err), "%s", lerr);
+		leveldb_free(lerr);
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+tx_error(struct tx *t)
+{
+	return t->err;
+}

@@ -1,0 +1,62 @@
+/*
+ * tx: one group-commit batch seen as a transaction.  Writes go into a
+ * LevelDB WriteBatch and into an in-memory overlay at the same time; reads
+ * (get and prefix scans) look at the overlay first and then at the
+ * database, so an op sees what earlier ops of the same batch wrote (two
+ * appends with one cid, fifty adds to one group) before anything is synced.
+ * tx_commit writes the batch (synced if asked) and empties the overlay.
+ *
+ * Used by the one worker thread only; not thread-safe.
+ */
+#ifndef STORE_TX_H
+#define STORE_TX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jv.h>
+#include <leveldb/c.h>
+
+struct tx;
+
+/* A transaction over db (borrowed). */
+struct tx *tx_new(leveldb_t *db);
+void tx_free(struct tx *t);
+/* Points t at another handle after a reopen; the overlay must be empty. */
+void tx_set_db(struct tx *t, leveldb_t *db);
+
+/* 1 with a malloc'd copy of the value in *val (NUL-terminated, *vlen its
+ * length), 0 if absent, -1 on a database read error (message in
+ * tx_error). */
+int tx_get(struct tx *t, const char *k, size_t klen, char **val,
+    size_t *vlen);
+/* tx_get and parse: 1 and *out (an owned jv), 0, or -1 (read error or a
+ * value that is not JSON). */
+int tx_get_json(struct tx *t, const char *k, size_t klen, jv *out);
+/* Stages a put or a delete.  Copies key and value. */
+void tx_put(struct tx *t, const char *k, size_t klen, const char *v,
+    size_t vlen);
+/* Consumes v: stages a put of its compact JSON. */
+void tx_put_json(struct tx *t, const char *k, size_t klen, jv v);
+void tx_del(struct tx *t, const char *k, size_t klen);
+
+/* Called for each key of a scan; return 0 to go on, 1 to stop. */
+typedef int tx_scan_fn(void *arg, const char *k, size_t klen, const char *v,
+    size_t vlen);
+/*
+ * Every key starting with prefix, in key order (reverse: descending), the
+ * overlay merged in.  from (may be NULL) bounds the scan exclusively: keys
+ * after it going forward, before it in reverse.  Returns 0, or -1 on a
+ * read error.
+ */
+int tx_scan(struct tx *t, const char *prefix, size_t plen, const char *from,
+    size_t flen, int reverse, tx_scan_fn *fn, void *arg);
+
+/* Writes staged since the last commit. */
+size_t tx_pending(struct tx *t);
+/* Writes the batch (one WriteBatch; synced if sync) and clears the overlay
+ * either way.  0, or -1 with the reason in tx_error. */
+int tx_commit(struct tx *t, int sync);
+/* The last error's text. */
+const char *tx_error(struct tx *t);
+
+#endif
