@@ -122,13 +122,8 @@ make_frame(struct sender *sd, const char *line, size_t len)
 		f = jv_object_set(f, jv_string("to"), jv_string(to));
 	f = jv_object_set(f, jv_string("body"), body != NULL ?
 	    jv_string(body) : jv_string_sized(line, (int)len));
+	/* (jv_string_sized turns bytes that are not UTF-8 into U+FFFD.) */
 	jv_free(o);
-	if (!jv_is_valid(jv_object_get(jv_copy(f), jv_string("body")))) {
-		jv_free(f);
-		chat_err("line %lu: not valid UTF-8", sd->lineno);
-		sd->refused++;
-		return -1;
-	}
 	sd->cur = f;
 	sd->have_cur = 1;
 	return 0;
@@ -148,7 +143,7 @@ take_line(struct sender *sd)
 	int r;
 
 	for (;;) {
-		nl = memchr(sd->ibuf, '\n', sd->ilen);
+		nl = sd->ilen > 0 ? memchr(sd->ibuf, '\n', sd->ilen) : NULL;
 		if (nl == NULL && !(sd->eof && sd->ilen > 0))
 			return 0;
 		len = nl != NULL ? (size_t)(nl - sd->ibuf) : sd->ilen;
@@ -194,7 +189,7 @@ on_stdin(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_stop(sd->loop, &sd->in);
 	} else
 		sd->ilen += (size_t)n;
-	if (!sd->eof && sd->ilen > SEND_LINE_MAX &&
+	if (!sd->eof && sd->ilen > SEND_LINE_MAX && sd->ibuf != NULL &&
 	    memchr(sd->ibuf, '\n', sd->ilen) == NULL) {
 		/* Refuse it here rather than hold it: a body is 16 KiB at
 		 * most, so this line can only be refused by the server. */
