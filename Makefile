@@ -26,6 +26,7 @@ LDFLAGS  = $(SAN)
 LIBCHAT_LIBS = -ljq -lev -lcrypto
 
 PROGS   :=
+.DEFAULT_GOAL := all
 include lib/module.mk
 include $(sort $(wildcard src/*/module.mk))
 include tests/unit/module.mk
