@@ -22,7 +22,8 @@ int conf_load(char *err, size_t errlen);
 /* The value of key: environment, then file, then default.  Never NULL for a
  * key in the table; NULL for a key that is not (a programming error). */
 const char *conf_get(const char *key);
-/* The value as an integer; -1 and err filled if it is not one. */
+/* The value as an integer.  If it is not one: -1 with errno EINVAL (errno
+ * is 0 on success, so set it to 0 first to tell a real -1 apart). */
 long long conf_int(const char *key);
 /* true/yes/on/1 are 1, anything else 0. */
 int conf_bool(const char *key);
