@@ -1,0 +1,6 @@
+# presenced: online status, heartbeats, last_active_at, presence fan-out.
+PROGS += presenced
+presenced_SRCS := src/presenced/main.c src/presenced/ops.c \
+                  src/presenced/state.c src/presenced/store.c \
+                  src/presenced/query.c src/presenced/table.c
+presenced_LIBS :=
