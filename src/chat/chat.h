@@ -30,6 +30,11 @@ struct chat_session {
 	char	token[512];
 	char	chat_url[512];	/* WebSocket URL login gave, for discovery's
 				 * fallback */
+	/* The second device `chat send` connects as, so that it never
+	 * replaces the connection of a `chat listen` beside it (the server
+	 * keeps one connection per device). */
+	char	send_device[72];
+	char	send_token[512];
 };
 
 /* $XDG_CONFIG_HOME/chat (or ~/.config/chat) in static storage; NULL if

@@ -198,15 +198,49 @@ cmd_signup(int argc, char **argv)
 	return print_flush(stdout) == 0 ? 0 : CHAT_EXIT_REFUSED;
 }
 
+/* POST /v1/login; fills token, device and (if not NULL) chat_url of s.
+ * 0 or the exit status. */
+static int
+login_once(const char *server, const char *user, const char *pw,
+    const char *device, char *token, size_t toklen, char *dev, size_t devlen,
+    char *url, size_t urllen)
+{
+	const char *t, *d, *u;
+	int status;
+	jv body, reply;
+
+	body = JV_OBJECT(jv_string("user"), jv_string(user),
+	    jv_string("password"), jv_string(pw));
+	if (device != NULL)
+		body = jv_object_set(body, jv_string("device"),
+		    jv_string(device));
+	if ((status = http_call(server, NULL, "POST", "/v1/login", body,
+	    &reply, 0)) != 0)
+		return status;
+	t = json_str(reply, "token", NULL);
+	d = json_str(reply, "device", NULL);
+	u = json_str(reply, "chat_url", NULL);
+	if (t == NULL || d == NULL || !valid_device(d)) {
+		chat_err("login reply lacks token or device");
+		jv_free(reply);
+		return EXIT_TEMP;
+	}
+	snprintf(token, toklen, "%s", t);
+	snprintf(dev, devlen, "%s", d);
+	if (url != NULL)
+		snprintf(url, urllen, "%s", u ? u : "");
+	jv_free(reply);
+	return 0;
+}
+
 int
 cmd_login(int argc, char **argv)
 {
-	char pw[PASSWORD_MAX], err[512];
+	char pw[PASSWORD_MAX], err[512], sdev[72];
 	struct chat_session s, old;
 	struct account_args a;
-	const char *tok, *user, *dev, *url;
 	int status, had;
-	jv body, reply;
+	jv out;
 
 	if (parse(argc, argv, &a, 1, &status) == -1)
 		return status;
@@ -218,29 +252,20 @@ cmd_login(int argc, char **argv)
 		return status;
 	memset(&s, 0, sizeof(s));
 	base_url(a.server, s.server, sizeof(s.server));
-	body = JV_OBJECT(jv_string("user"), jv_string(a.user),
-	    jv_string("password"), jv_string(pw));
-	if (a.device != NULL)
-		body = jv_object_set(body, jv_string("device"),
-		    jv_string(a.device));
-	status = http_call(s.server, NULL, "POST", "/v1/login", body, &reply,
-	    0);
+	snprintf(s.user, sizeof(s.user), "%s", a.user);
+	status = login_once(s.server, a.user, pw, a.device, s.token,
+	    sizeof(s.token), s.device, sizeof(s.device), s.chat_url,
+	    sizeof(s.chat_url));
+	/* The device `chat send` uses: this one's name plus "-send". */
+	if (status == 0) {
+		snprintf(sdev, sizeof(sdev), "%.59s-send", s.device);
+		status = login_once(s.server, a.user, pw, sdev, s.send_token,
+		    sizeof(s.send_token), s.send_device,
+		    sizeof(s.send_device), NULL, 0);
+	}
 	explicit_bzero(pw, sizeof(pw));
 	if (status != 0)
 		return status;
-	tok = json_str(reply, "token", NULL);
-	user = json_str(reply, "user", NULL);
-	dev = json_str(reply, "device", NULL);
-	url = json_str(reply, "chat_url", NULL);
-	if (tok == NULL || user == NULL || dev == NULL) {
-		chat_err("login reply lacks token, user or device");
-		jv_free(reply);
-		return EXIT_TEMP;
-	}
-	snprintf(s.token, sizeof(s.token), "%s", tok);
-	snprintf(s.user, sizeof(s.user), "%s", user);
-	snprintf(s.device, sizeof(s.device), "%s", dev);
-	snprintf(s.chat_url, sizeof(s.chat_url), "%s", url ? url : "");
 	/* The cursor belongs to one device of one user on one server. */
 	had = session_load(&old, err, sizeof(err)) == 0;
 	if (!had || strcmp(old.user, s.user) != 0 ||
@@ -249,17 +274,16 @@ cmd_login(int argc, char **argv)
 		session_cursor_remove();
 	if (session_save(&s, err, sizeof(err)) == -1) {
 		chat_err("%s", err);
-		jv_free(reply);
 		return EXIT_USAGE;
 	}
 	if (a.fmt == FMT_TEXT)
 		printf("logged in as %s (device %s)\n", s.user, s.device);
-	else
-		print_json(stdout, JV_OBJECT(jv_string("user"),
-		    jv_string(s.user), jv_string("device"),
-		    jv_string(s.device), jv_string("server"),
-		    jv_string(s.server)));
-	jv_free(reply);
+	else {
+		out = JV_OBJECT(jv_string("user"), jv_string(s.user),
+		    jv_string("device"), jv_string(s.device),
+		    jv_string("server"), jv_string(s.server));
+		print_json(stdout, out);
+	}
 	return print_flush(stdout) == 0 ? 0 : CHAT_EXIT_REFUSED;
 }
 
@@ -278,6 +302,12 @@ cmd_logout(int argc, char **argv)
 		return status;
 	status = http_session(&s, "POST", "/v1/logout", jv_invalid(), &reply);
 	jv_free(reply);
+	if (status != EXIT_TEMP && s.send_token[0] != '\0') {
+		/* The send device goes too; it may be dead already. */
+		http_call(s.server, s.send_token, "POST", "/v1/logout",
+		    jv_invalid(), &reply, HTTP_QUIET);
+		jv_free(reply);
+	}
 	if (status == EXIT_TEMP) {
 		chat_err("session kept: run 'chat logout' again");
 		return status;

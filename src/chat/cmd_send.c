@@ -18,6 +18,7 @@
 #include <ev.h>
 
 #include "chat.h"
+#include "id.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
@@ -49,6 +50,7 @@ struct sender {
 	int			 status;	/* set when we must stop */
 	int			 done;
 	char			 why[256];
+	char			 since_id[ID_HEX_LEN + 1];
 };
 
 static void next_message(struct sender *sd);
@@ -344,6 +346,19 @@ on_closed(void *arg)
 	ev_break(sd->loop, EVBREAK_ALL);
 }
 
+/* The send device wants no backlog: "since" an id of this very moment
+ * skips the sync (it moves no cursor), so a send starts at once. */
+static const char *
+since(void *arg)
+{
+	struct sender *sd = arg;
+	uint64_t ms = now_ms() - ID_EPOCH_MS;
+
+	id_format(ms << (ID_NODE_BITS + ID_SEQ_BITS) |
+	    ((1ULL << (ID_NODE_BITS + ID_SEQ_BITS)) - 1), sd->since_id);
+	return sd->since_id;
+}
+
 static const struct option send_opts[] = {
 	{ "group", required_argument, NULL, 'g' },
 	{ "json", no_argument, NULL, 'j' },
@@ -356,7 +371,7 @@ int
 cmd_send(int argc, char **argv)
 {
 	static const struct ws_handlers h = {
-		.on_ready = on_ready, .on_frame = on_frame,
+		.since = since, .on_ready = on_ready, .on_frame = on_frame,
 		.on_down = on_down, .on_give_up = on_give_up,
 		.on_closed = on_closed,
 	};
@@ -404,6 +419,10 @@ cmd_send(int argc, char **argv)
 	}
 	if ((status = chat_need_session(&sd.s)) != 0)
 		return status;
+	if (sd.s.send_token[0] != '\0') {
+		memcpy(sd.s.token, sd.s.send_token, sizeof(sd.s.token));
+		memcpy(sd.s.device, sd.s.send_device, sizeof(sd.s.device));
+	}
 	if (random_bytes(rnd, sizeof(rnd)) == -1) {
 		chat_err("unable to make a cid: no random bytes");
 		return EXIT_TEMP;

@@ -1,7 +1,7 @@
 /*
  * session: what `chat login` keeps between runs, in $XDG_CONFIG_HOME/chat/
  * (~/.config/chat/ by default): the file `session` holds server, user,
- * device, token and chat_url as `key=value` lines, and `cursor` holds the id
+ * device, token, chat_url, send_device and send_token as `key=value` lines, and `cursor` holds the id
  * of the last message `chat listen` wrote out.  The directory is 0700 and
  * each file 0600, since the token is a password.  Files are written to a
  * temporary name and renamed, so a crash never leaves half a file.
@@ -105,6 +105,7 @@ session_set(struct chat_session *s, const char *key, const char *val)
 #define F(k) { #k, offsetof(struct chat_session, k), \
 	sizeof(((struct chat_session *)0)->k) }
 		F(server), F(user), F(device), F(token), F(chat_url),
+		F(send_device), F(send_token),
 #undef F
 	};
 	size_t i;
@@ -161,8 +162,10 @@ session_save(const struct chat_session *s, char *err, size_t errlen)
 
 	n = snprintf(buf, sizeof(buf),
 	    "# chat(1) login: the token is a password, keep this file 0600\n"
-	    "server=%s\nuser=%s\ndevice=%s\ntoken=%s\nchat_url=%s\n",
-	    s->server, s->user, s->device, s->token, s->chat_url);
+	    "server=%s\nuser=%s\ndevice=%s\ntoken=%s\nchat_url=%s\n"
+	    "send_device=%s\nsend_token=%s\n",
+	    s->server, s->user, s->device, s->token, s->chat_url,
+	    s->send_device, s->send_token);
 	if (n < 0 || (size_t)n >= sizeof(buf)) {
 		snprintf(err, errlen, "session too long");
 		return -1;

@@ -32,6 +32,7 @@
 #define WS_HB_SECS	5.0
 #define WS_AUTH_SECS	10.0	/* an upgrade that gets no "ready" */
 #define WS_RX_MAX	(1024 * 1024)
+#define WS_CLOSE_REPLACED 4002	/* chatd(1): the device connected again */
 
 enum ws_state { WS_DOWN, WS_CONNECTING, WS_AUTH, WS_READY };
 
@@ -162,6 +163,11 @@ went_down(struct chat_ws *ws, const char *why)
 	ws->state = WS_DOWN;
 	if (ws->freeing)
 		return;
+	/* Replaced by another connection of this device (4002): coming back
+	 * at once would only replace that one in turn. */
+	if (ws->close_code == WS_CLOSE_REPLACED)
+		ws->backoff = WS_BACKOFF_MAX;
+	ws->close_code = 0;
 	if (!ws->closing && ws->h.on_down)
 		ws->h.on_down(ws->arg, why);
 	schedule_retry(ws);
