@@ -1,0 +1,791 @@
+/*
+ * sched: when each job is sent, and what its outcome does.
+ *
+ * Jobs are grouped per device into one batch: the first job of a device
+ * opens a collapse window of push_collapse_ms, and every job that arrives
+ * for that device before the batch is sent joins it, so a burst of messages
+ * becomes one notification that counts them, keyed by the newest msg_id.
+ * Waiting batches sit in a min-heap by due time; one ev_timer wakes for the
+ * earliest.  At most push_concurrency requests are in flight.
+ *
+ * Outcomes: a success deletes the jobs it covered (synced, via the queue's
+ * group commit).  A retryable failure moves the batch's due time by
+ * exponential backoff with jitter, or by Retry-After when the provider gave
+ * one; jobs that arrive meanwhile join it, unless the failure was ambiguous
+ * (a timeout after the request left), in which case the batch is sealed:
+ * the retry repeats the same notification with the same key, so a provider
+ * that did get it shows it once.  404/410 clears the device's registration
+ * in chat-store (push.clear) and drops its jobs; other refusals drop the
+ * jobs covered; a job older than push_max_age is given up.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "conf.h"
+#include "id.h"
+#include "ipc.h"
+#include "json.h"
+#include "log.h"
+#include "util.h"
+#include "push.h"
+
+enum { B_WAIT, B_FLIGHT, B_CLEAR, B_AUTH };
+
+struct batch {
+	char		*user, *device;
+	struct job	*head, *tail;
+	int		 njobs;
+	int		 nsent;		/* jobs covered by the request in flight */
+	int		 sealed;	/* > 0: the next try covers exactly these */
+	int		 attempts;
+	int		 state;
+	int		 cancelled;	/* push.cancel came while in flight */
+	uint64_t	 due;
+	size_t		 hi;		/* heap index while B_WAIT */
+	struct batch	*hnext;		/* hash chain */
+	struct batch	*wnext;		/* waiting for credentials */
+};
+
+struct push_stats push_stats;
+
+static struct ev_loop	*loop;
+static ev_timer		 tick;
+static sched_report_fn	*report;
+static struct ipc_client *store;
+
+static struct batch	**buckets;
+static size_t		 nbuckets, nbatches;
+static unsigned long	 njobs_all;
+static struct batch	**heap;
+static size_t		 heaplen, heapcap;
+static struct batch	*authwait;
+static int		 inflight, max_inflight, preview;
+static uint64_t		 collapse_ms, max_age_ms, backoff_ms, backoff_max_ms;
+
+/* Recently delivered (user, device, msg_id), so a resent push.enqueue of a
+ * job already sent is answered dup instead of notifying twice. */
+#define RECENT_N	4096
+#define RECENT_MS	(10 * 60 * 1000)
+static struct { uint64_t h, at; } recent[RECENT_N];
+static size_t recent_next;
+
+static void rearm(void);
+static void dispatch(struct batch *b);
+
+static uint64_t
+fnv(const char *a, const char *b, const char *c)
+{
+	const char *parts[3] = { a, b, c };
+	uint64_t h = 1469598103934665603ULL;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		for (const char *p = parts[i]; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		h = (h ^ 0x1f) * 1099511628211ULL;
+	}
+	return h;
+}
+
+static const char *
+jstr(const struct job *j, const char *k)
+{
+	const char *s = json_str(j->v, k, NULL);
+
+	return s != NULL ? s : "";
+}
+
+/* --- the batch table ------------------------------------------------------ */
+
+static struct batch **
+slot(const char *user, const char *device)
+{
+	uint64_t h = fnv(user, device, "");
+	struct batch **p = &buckets[h & (nbuckets - 1)];
+
+	while (*p != NULL && (strcmp((*p)->user, user) != 0 ||
+	    strcmp((*p)->device, device) != 0))
+		p = &(*p)->hnext;
+	return p;
+}
+
+static void
+grow(void)
+{
+	struct batch **old = buckets, *b, *next;
+	size_t i, n = nbuckets;
+
+	nbuckets = n ? n * 2 : 1024;
+	buckets = calloc(nbuckets, sizeof(*buckets));
+	if (buckets == NULL)
+		fatalx(EXIT_TEMP, "out of memory");
+	for (i = 0; i < n; i++)
+		for (b = old[i]; b != NULL; b = next) {
+			next = b->hnext;
+			b->hnext = NULL;
+			*slot(b->user, b->device) = b;
+		}
+	free(old);
+}
+
+static struct batch *
+batch_get(const char *user, const char *device, int create)
+{
+	struct batch **p, *b;
+
+	if (nbuckets == 0 || nbatches >= nbuckets)
+		grow();
+	p = slot(user, device);
+	if (*p != NULL || !create)
+		return *p;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL || (b->user = strdup(user)) == NULL ||
+	    (b->device = strdup(device)) == NULL)
+		fatalx(EXIT_TEMP, "out of memory");
+	b->state = B_WAIT;
+	b->hi = (size_t)-1;
+	*p = b;
+	nbatches++;
+	return b;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	struct batch **p = slot(b->user, b->device);
+
+	if (*p == b) {
+		*p = b->hnext;
+		nbatches--;
+	}
+	free(b->user);
+	free(b->device);
+	free(b);
+}
+
+/* --- the heap of waiting batches ------------------------------------------ */
+
+static void
+heap_swap(size_t i, size_t k)
+{
+	struct batch *t = heap[i];
+
+	heap[i] = heap[k];
+	heap[k] = t;
+	heap[i]->hi = i;
+	heap[k]->hi = k;
+}
+
+static void
+heap_up(size_t i)
+{
+	while (i > 0 && heap[(i - 1) / 2]->due > heap[i]->due) {
+		heap_swap(i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void
+heap_down(size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < heaplen && heap[l]->due < heap[m]->due)
+			m = l;
+		if (r < heaplen && heap[r]->due < heap[m]->due)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(i, m);
+		i = m;
+	}
+}
+
+static void
+heap_push(struct batch *b)
+{
+	if (heaplen == heapcap) {
+		heapcap = heapcap ? heapcap * 2 : 256;
+		heap = realloc(heap, heapcap * sizeof(*heap));
+		if (heap == NULL)
+			fatalx(EXIT_TEMP, "out of memory");
+	}
+	b->state = B_WAIT;
+	b->hi = heaplen;
+	heap[heaplen++] = b;
+	heap_up(b->hi);
+}
+
+static void
+heap_remove(struct batch *b)
+{
+	size_t i = b->hi;
+
+	if (i == (size_t)-1)
+		return;
+	heaplen--;
+	if (i != heaplen) {
+		heap[i] = heap[heaplen];
+		heap[i]->hi = i;
+		heap_up(i);
+		heap_down(heap[i]->hi);
+	}
+	b->hi = (size_t)-1;
+}
+
+/* --- jobs ------------------------------------------------------------------ */
+
+struct job *
+sched_job_new(jv v, uint64_t seq, uint64_t queued_at)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		fatalx(EXIT_TEMP, "out of memory");
+	j->seq = seq;
+	j->queued_at = queued_at;
+	j->v = v;
+	return j;
+}
+
+static void
+job_free(struct job *j)
+{
+	jv_free(j->v);
+	free(j);
+}
+
+/* Removes the first n jobs of b from the queue, reporting v for each. */
+static void
+drop_first(struct batch *b, int n, enum push_verdict v, long status,
+    const char *why)
+{
+	while (n-- > 0 && b->head != NULL) {
+		struct job *j = b->head;
+		b->head = j->next;
+		if (b->head == NULL)
+			b->tail = NULL;
+		b->njobs--;
+		njobs_all--;
+		if (b->sealed > 0)
+			b->sealed--;
+		queue_del(j->due_key, j->seq);
+		if (report != NULL)
+			report(j, v, status, why);
+		job_free(j);
+	}
+}
+
+static uint64_t
+backoff(int attempts)
+{
+	uint64_t d = backoff_ms;
+	int i;
+
+	for (i = 1; i < attempts && d < backoff_max_ms; i++)
+		d *= 2;
+	if (d > backoff_max_ms)
+		d = backoff_max_ms;
+	/* equal jitter: somewhere in [d/2, d] */
+	return d / 2 + (uint64_t)random() % (d / 2 + 1);
+}
+
+/* Moves every job of b to the key of its new due time. */
+static void
+rekey(struct batch *b)
+{
+	struct job *j;
+
+	if (!queue_is_open())
+		return;
+	for (j = b->head; j != NULL; j = j->next) {
+		char *val;
+		size_t len;
+
+		if (j->due_key == b->due)
+			continue;
+		val = json_dump(jv_copy(j->v), &len);
+		if (val == NULL)
+			continue;
+		queue_del(j->due_key, j->seq);
+		queue_put(b->due, j->seq, val, len);
+		j->due_key = b->due;
+		free(val);
+	}
+}
+
+/* Back to waiting: due now, or when the collapse window of its oldest
+ * job closes. */
+static void
+settle(struct batch *b)
+{
+	uint64_t now = now_ms();
+
+	b->nsent = 0;
+	b->cancelled = 0;
+	if (b->njobs == 0) {
+		batch_free(b);
+		return;
+	}
+	b->due = b->head->queued_at + collapse_ms;
+	if (b->due < now)
+		b->due = now;
+	heap_push(b);
+}
+
+static void
+retry_later(struct batch *b, long long after_ms, const char *why)
+{
+	uint64_t delay;
+
+	b->attempts++;
+	if (after_ms >= 0)
+		delay = after_ms > 3600000 ? 3600000 : (uint64_t)after_ms;
+	else
+		delay = backoff(b->attempts);
+	b->due = now_ms() + delay;
+	b->nsent = 0;
+	rekey(b);
+	push_stats.retried++;
+	log_info("retry %s/%s in %llu ms (attempt %d): %s%s", b->user,
+	    b->device, (unsigned long long)delay, b->attempts, why,
+	    after_ms >= 0 ? " (Retry-After)" : "");
+	heap_push(b);
+}
+
+/* --- outcomes -------------------------------------------------------------- */
+
+static void
+gone(struct batch *b, const char *why)
+{
+	int n = b->njobs;
+
+	push_stats.gone++;
+	log_info("gone %s/%s: %s: registration cleared, %d job(s) dropped",
+	    b->user, b->device, why, n);
+	b->sealed = 0;
+	drop_first(b, n, PV_GONE, 0, why);
+	b->attempts = 0;
+	settle(b);
+}
+
+static void
+on_clear(void *arg, jv reply)
+{
+	struct batch *b = arg;
+	jv err = jv_object_get(jv_copy(reply), jv_string("error"));
+	const char *code = jv_get_kind(err) == JV_KIND_OBJECT ?
+	    json_str(err, "code", NULL) : NULL;
+
+	if (json_bool(reply, "ok", 0) || (code != NULL &&
+	    (strcmp(code, "not_found") == 0 ||
+	    strcmp(code, "no_such_user") == 0)))
+		gone(b, "push.clear done");
+	else
+		retry_later(b, -1, code != NULL ? code : "push.clear failed");
+	jv_free(err);
+	jv_free(reply);
+	rearm();
+}
+
+static void
+clear_registration(struct batch *b, const char *why)
+{
+	jv req;
+
+	if (store == NULL) {
+		gone(b, why);
+		return;
+	}
+	b->state = B_CLEAR;
+	req = jv_object_set(jv_object(), jv_string("op"),
+	    jv_string("push.clear"));
+	req = jv_object_set(req, jv_string("user"), jv_string(b->user));
+	req = jv_object_set(req, jv_string("device"), jv_string(b->device));
+	log_info("%s/%s: %s: clearing the registration", b->user, b->device,
+	    why);
+	if (ipc_call(store, req, 5000, on_clear, b) < 0)
+		retry_later(b, -1, "push.clear not sent");
+}
+
+static void
+on_done(void *arg, const struct http_res *res)
+{
+	struct batch *b = arg;
+	const struct push_provider *p;
+	char why[256];
+	enum push_verdict v;
+	struct job *last;
+	int n = b->nsent, i;
+
+	inflight--;
+	for (last = b->head, i = 1; i < n && last->next != NULL; i++)
+		last = last->next;
+	p = push_provider(jstr(last, "provider"));
+	v = p != NULL ? p->verdict(res, why, sizeof(why)) :
+	    push_verdict_http(res, why, sizeof(why));
+	if (b->cancelled && (v == PV_RETRY || v == PV_FAIL)) {
+		push_stats.cancelled += (unsigned long)n;
+		drop_first(b, n, PV_FAIL, res->status, "cancelled");
+		settle(b);
+	} else if (v == PV_OK) {
+		struct job *j = b->head;
+		for (i = 0; i < n && j != NULL; i++, j = j->next) {
+			recent[recent_next].h = fnv(b->user, b->device,
+			    jstr(j, "msg_id"));
+			recent[recent_next].at = now_ms();
+			recent_next = (recent_next + 1) % RECENT_N;
+		}
+		push_stats.sent += (unsigned long)n;
+		log_info("sent %s/%s via %s: %d message(s), %s, %.0f ms",
+		    b->user, b->device, jstr(last, "provider"), n, why,
+		    res->secs * 1000);
+		b->sealed = 0;
+		b->attempts = 0;
+		drop_first(b, n, PV_OK, res->status, why);
+		settle(b);
+	} else if (v == PV_RETRY) {
+		b->sealed = res->ambiguous ? n : 0;
+		retry_later(b, res->retry_after_ms, why);
+	} else if (v == PV_GONE) {
+		clear_registration(b, why);
+	} else {
+		push_stats.failed += (unsigned long)n;
+		log_warnx("failed %s/%s via %s: %s: %d job(s) dropped",
+		    b->user, b->device, jstr(last, "provider"), why, n);
+		b->sealed = 0;
+		b->attempts = 0;
+		drop_first(b, n, PV_FAIL, res->status, why);
+		settle(b);
+	}
+	rearm();
+}
+
+/* Gives up the jobs of b older than push_max_age. */
+static void
+expire(struct batch *b, uint64_t now)
+{
+	struct job **pp = &b->head, *j;
+	int i = 0;
+
+	b->tail = NULL;
+	while ((j = *pp) != NULL) {
+		if (now - j->queued_at <= max_age_ms) {
+			b->tail = j;
+			pp = &j->next;
+			i++;
+			continue;
+		}
+		*pp = j->next;
+		b->njobs--;
+		njobs_all--;
+		if (i < b->sealed)
+			b->sealed--;
+		push_stats.expired++;
+		log_warnx("gave up %s/%s msg %s: older than push_max_age "
+		    "(%d attempts)", b->user, b->device, jstr(j, "msg_id"),
+		    b->attempts);
+		queue_del(j->due_key, j->seq);
+		if (report != NULL)
+			report(j, PV_FAIL, 0, "expired");
+		job_free(j);
+	}
+}
+
+static void
+dispatch(struct batch *b)
+{
+	const struct push_provider *p;
+	struct push_note note;
+	struct http_req *r;
+	struct job *newest;
+	char err[256];
+	int n, i, rc;
+
+	expire(b, now_ms());
+	if (b->njobs == 0) {
+		batch_free(b);
+		return;
+	}
+	n = b->sealed > 0 && b->sealed < b->njobs ? b->sealed : b->njobs;
+	for (newest = b->head, i = 1; i < n; i++)
+		newest = newest->next;
+	job_note(newest->v, n, preview, &note);
+	p = push_provider(note.provider);
+	r = http_req_new();
+	if (r == NULL) {
+		retry_later(b, -1, "out of memory");
+		return;
+	}
+	rc = p->build(&note, r, err, sizeof(err));
+	if (rc != 0) {
+		http_req_free(r);
+		if (rc == PROV_WAIT) {
+			b->state = B_AUTH;
+			b->wnext = authwait;
+			authwait = b;
+		} else if (rc == PROV_LATER)
+			retry_later(b, -1, err);
+		else {
+			push_stats.failed += (unsigned long)n;
+			log_warnx("failed %s/%s via %s: %s: %d job(s) dropped",
+			    b->user, b->device, note.provider, err, n);
+			drop_first(b, n, PV_FAIL, 0, err);
+			settle(b);
+		}
+		return;
+	}
+	b->nsent = n;
+	b->state = B_FLIGHT;
+	push_stats.requests++;
+	if (http_start(r, on_done, b) < 0) {
+		retry_later(b, -1, "unable to start the request");
+		return;
+	}
+	inflight++;
+}
+
+static void
+on_tick(struct ev_loop *l, ev_timer *w, int revents)
+{
+	uint64_t now = now_ms();
+
+	(void)l; (void)w; (void)revents;
+	while (heaplen > 0 && heap[0]->due <= now && inflight < max_inflight) {
+		struct batch *b = heap[0];
+		heap_remove(b);
+		dispatch(b);
+	}
+	rearm();
+}
+
+static void
+rearm(void)
+{
+	uint64_t now = now_ms();
+	double at;
+
+	ev_timer_stop(loop, &tick);
+	if (heaplen == 0 || inflight >= max_inflight)
+		return;
+	at = heap[0]->due > now ? (double)(heap[0]->due - now) / 1000 : 0.;
+	ev_timer_set(&tick, at, 0.);
+	ev_timer_start(loop, &tick);
+}
+
+/* --- the interface --------------------------------------------------------- */
+
+static uint64_t
+conf_ms(const char *key, long long mul)
+{
+	long long v = conf_int(key);
+
+	if (v < 0)
+		fatalx(EXIT_USAGE, "'%s' must be a whole number", key);
+	return (uint64_t)v * (uint64_t)mul;
+}
+
+void
+sched_init(struct ev_loop *l, sched_report_fn *fn, const char *store_sock)
+{
+	unsigned seed;
+
+	loop = l;
+	report = fn;
+	collapse_ms = conf_ms("push_collapse_ms", 1);
+	max_age_ms = conf_ms("push_max_age", 1000);
+	backoff_ms = conf_ms("push_backoff_ms", 1);
+	backoff_max_ms = conf_ms("push_backoff_max_ms", 1);
+	if (backoff_ms == 0)
+		backoff_ms = 1;
+	if (backoff_max_ms < backoff_ms)
+		backoff_max_ms = backoff_ms;
+	max_inflight = (int)conf_ms("push_concurrency", 1);
+	if (max_inflight < 1)
+		fatalx(EXIT_USAGE, "'push_concurrency' must be 1 or more");
+	preview = conf_bool("push_preview");
+	if (random_bytes(&seed, sizeof(seed)) < 0)
+		seed = (unsigned)now_ms();
+	srandom(seed);
+	ev_timer_init(&tick, on_tick, 0., 0.);
+	if (store_sock != NULL)
+		store = ipc_client_new(loop, store_sock, NULL, NULL, NULL);
+}
+
+int
+sched_has(const char *user, const char *device, const char *msg_id)
+{
+	struct batch *b = nbuckets ? batch_get(user, device, 0) : NULL;
+	uint64_t h = fnv(user, device, msg_id), now = now_ms();
+	struct job *j;
+	size_t i;
+
+	for (j = b != NULL ? b->head : NULL; j != NULL; j = j->next)
+		if (strcmp(jstr(j, "msg_id"), msg_id) == 0)
+			return 1;
+	for (i = 0; i < RECENT_N; i++)
+		if (recent[i].h == h && recent[i].at + RECENT_MS > now)
+			return 1;
+	return 0;
+}
+
+uint64_t
+sched_due_for(const char *user, const char *device)
+{
+	struct batch *b = nbuckets ? batch_get(user, device, 0) : NULL;
+
+	if (b != NULL && b->state == B_WAIT)
+		return b->due;
+	return now_ms() + collapse_ms;
+}
+
+void
+sched_add(struct job *j)
+{
+	struct batch *b = batch_get(jstr(j, "user"), jstr(j, "device"), 1);
+
+	j->next = NULL;
+	if (b->tail != NULL)
+		b->tail->next = j;
+	else
+		b->head = j;
+	b->tail = j;
+	njobs_all++;
+	if (b->njobs++ == 0 && b->state == B_WAIT) {
+		b->due = j->due_key;
+		heap_push(b);
+	} else if (b->state == B_WAIT && j->due_key < b->due &&
+	    b->attempts == 0) {
+		/* loaded after a restart: the earliest key wins */
+		b->due = j->due_key;
+		heap_up(b->hi);
+	}
+	rearm();
+}
+
+int
+sched_cancel(const char *user, const char *device)
+{
+	struct batch *b, *next, **wp;
+	size_t i;
+	int n = 0, k;
+
+	for (i = 0; i < nbuckets; i++)
+		for (b = buckets[i]; b != NULL; b = next) {
+			next = b->hnext;
+			if (strcmp(b->user, user) != 0 || (device != NULL &&
+			    strcmp(b->device, device) != 0))
+				continue;
+			if (b->state == B_WAIT || b->state == B_AUTH) {
+				if (b->state == B_AUTH) {
+					for (wp = &authwait; *wp != b;
+					    wp = &(*wp)->wnext)
+						;
+					*wp = b->wnext;
+				}
+				heap_remove(b);
+				n += b->njobs;
+				b->sealed = 0;
+				drop_first(b, b->njobs, PV_FAIL, 0,
+				    "cancelled");
+				batch_free(b);
+				continue;
+			}
+			/* in flight: drop what the request does not cover;
+			 * what it covers goes when it ends, whatever happens */
+			k = b->njobs - b->nsent;
+			if (k > 0) {
+				struct job *j = b->head;
+				int s;
+				for (s = 1; s < b->nsent; s++)
+					j = j->next;
+				while (j->next != NULL) {
+					struct job *d = j->next;
+					j->next = d->next;
+					b->njobs--;
+					njobs_all--;
+					queue_del(d->due_key, d->seq);
+					if (report != NULL)
+						report(d, PV_FAIL, 0,
+						    "cancelled");
+					job_free(d);
+				}
+				b->tail = j;
+				n += k;
+			}
+			b->cancelled = 1;
+		}
+	push_stats.cancelled += (unsigned long)n;
+	if (n > 0)
+		log_info("cancelled %d job(s) of %s%s%s", n, user,
+		    device ? "/" : "", device ? device : "");
+	rearm();
+	return n;
+}
+
+void
+push_sched_wake(void)
+{
+	uint64_t now = now_ms();
+
+	while (authwait != NULL) {
+		struct batch *b = authwait;
+		authwait = b->wnext;
+		b->wnext = NULL;
+		b->due = now;
+		heap_push(b);
+	}
+	rearm();
+}
+
+void
+sched_counts(unsigned long *jobs, unsigned long *batches,
+    unsigned long *fl)
+{
+	*jobs = njobs_all;
+	*batches = nbatches;
+	*fl = (unsigned long)inflight;
+}
+
+jv
+sched_list(const char *user)
+{
+	static const char *states[] = { "waiting", "sending", "clearing",
+	    "credentials" };
+	jv a = jv_array();
+	struct batch *b;
+	struct job *j;
+	size_t i;
+
+	for (i = 0; i < nbuckets; i++)
+		for (b = buckets[i]; b != NULL; b = b->hnext) {
+			if (user != NULL && strcmp(b->user, user) != 0)
+				continue;
+			for (j = b->head; j != NULL; j = j->next) {
+				jv o = jv_object();
+				o = jv_object_set(o, jv_string("user"),
+				    jv_string(b->user));
+				o = jv_object_set(o, jv_string("device"),
+				    jv_string(b->device));
+				o = jv_object_set(o, jv_string("msg_id"),
+				    jv_string(jstr(j, "msg_id")));
+				o = jv_object_set(o, jv_string("due"),
+				    jv_number((double)b->due));
+				o = jv_object_set(o, jv_string("attempts"),
+				    jv_number(b->attempts));
+				o = jv_object_set(o, jv_string("state"),
+				    jv_string(states[b->state]));
+				a = jv_array_append(a, o);
+			}
+		}
+	return a;
+}
+
+int
+sched_idle(void)
+{
+	return nbatches == 0;
+}
