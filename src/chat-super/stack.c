@@ -8,7 +8,8 @@
  *
  * Fields are separated by blanks; needs is a comma list or "-"; the command
  * line is the rest of the line, split on blanks, with '...' and "..." for
- * words that hold blanks.  A bare program name is looked up in the directory
+ * words that hold blanks; leading NAME=value words set the program's
+ * environment, as env(1) does (so two chatds can listen on two ports).  A bare program name is looked up in the directory
  * chat-super itself lives in, so a stack always runs the programs built with
  * it, never whatever else is on $PATH.  The result is sorted so that every
  * program comes after everything it needs (a cycle is an error).
@@ -105,13 +106,25 @@ parse_needs(struct line *l, const char *word, char *err, size_t errlen)
 	return 0;
 }
 
+/* NAME=value with NAME of [A-Z0-9_], not starting with a digit. */
+static int
+env_word(const char *w)
+{
+	size_t i;
+
+	for (i = 0; (w[i] >= 'A' && w[i] <= 'Z') || w[i] == '_' ||
+	    (i > 0 && w[i] >= '0' && w[i] <= '9'); i++)
+		;
+	return i > 0 && w[i] == '=';
+}
+
 /* Parses one non-empty line.  0, 1 for a blank or comment line, -1. */
 static int
 parse_line(struct line *l, const char *text, char *err, size_t errlen)
 {
 	char word[1024];
 	const char *p = text, *cmd;
-	int r, argc = 0;
+	int r, argc = 0, nenv = 0;
 
 	memset(l, 0, sizeof(*l));
 	if ((r = next_word(&p, word, sizeof(word))) <= 0)
@@ -134,6 +147,14 @@ parse_line(struct line *l, const char *text, char *err, size_t errlen)
 		p++;
 	cmd = p;
 	while ((r = next_word(&p, word, sizeof(word))) == 1) {
+		if (argc == 0 && env_word(word)) {
+			if (nenv == SUPER_MAX_ARGS ||
+			    (l->svc.env[nenv++] = strdup(word)) == NULL) {
+				snprintf(err, errlen, "too many variables");
+				return -1;
+			}
+			continue;
+		}
 		if (argc == SUPER_MAX_ARGS) {
 			snprintf(err, errlen, "more than %d arguments",
 			    SUPER_MAX_ARGS);

@@ -33,6 +33,7 @@ struct super;
 struct svc {
 	char		 name[SUPER_NAME_MAX];
 	char		*argv[SUPER_MAX_ARGS + 1];	/* argv[0]: resolved path */
+	char		*env[SUPER_MAX_ARGS + 1];	/* NAME=value to set */
 	char		 cmdline[1024];			/* as configured */
 	int		 needs[SUPER_MAX_NEEDS];	/* indexes into super.svcs */
 	int		 nneeds;

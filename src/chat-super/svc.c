@@ -76,7 +76,7 @@ static void __attribute__((noreturn))
 child(struct svc *s, pid_t parent, int ready_w, int logfd)
 {
 	sigset_t none;
-	int sig, nullfd;
+	int sig, nullfd, i;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
@@ -97,6 +97,8 @@ child(struct svc *s, pid_t parent, int ready_w, int logfd)
 		_exit(EXIT_TEMP);
 	close_range(READY_FD + 1, ~0U, 0);
 	setenv("CHAT_READY_FD", "3", 1);
+	for (i = 0; s->env[i] != NULL; i++)
+		putenv(s->env[i]);
 	execv(s->argv[0], s->argv);
 	dprintf(2, "chat-super: unable to run '%s': %s\n", s->argv[0],
 	    strerror(errno));
