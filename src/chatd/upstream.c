@@ -26,7 +26,6 @@
 
 static ev_timer load_timer;
 static unsigned long load_told = (unsigned long)-1;
-static int route_connects;
 
 static void
 route_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -82,22 +81,52 @@ on_load_timer(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static void
-on_route_connect(void *arg)
+on_route_caught_up(void *arg, jv reply)
+{
+	(void)arg;
+	jv_free(reply);
+	if (chatd.devices.n > 0) {
+		log_info("chat-route has our %zu devices: catching them up",
+		    chatd.devices.n);
+		sync_resync_all();
+	}
+}
+
+/*
+ * Runs from the loop just after a (re)connect: hello, load, every device,
+ * then a ping.  Its reply means chat-route has registered our devices, so
+ * anything committed after that is delivered live; anything committed
+ * before it (perhaps by a chat-route that crashed before delivering) is in
+ * the inboxes, and each device re-reads its inbox after its last id.
+ */
+static void
+on_announce(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	size_t i = 0;
 	struct conn *c;
-	(void)arg;
+	(void)loop; (void)w; (void)revents;
 
+	if (!ipc_client_connected(chatd.route))
+		return;		/* the next connect schedules us again */
 	route_line("{\"ev\":\"hello\",\"name\":\"%s\",\"url\":\"%s\"}",
 	    chatd.name, chatd.url);
 	tell_load();
 	while ((c = strmap_next(&chatd.devices, &i)) != NULL)
 		announce(c, "online");
-	if (route_connects++ > 0) {
-		log_info("chat-route is back: %zu devices announced, catching "
-		    "them up", chatd.devices.n);
-		sync_resync_all();
-	}
+	ipc_call(chatd.route, jv_object_set(jv_object(), jv_string("op"),
+	    jv_string("ping")), 0, on_route_caught_up, NULL);
+}
+
+static ev_timer announce_timer;
+
+/* Called inside lib/ipc's connect, even within ipc_client_new: defer. */
+static void
+on_route_connect(void *arg)
+{
+	(void)arg;
+	ev_timer_stop(chatd.loop, &announce_timer);
+	ev_timer_set(&announce_timer, 0.0, 0.0);
+	ev_timer_start(chatd.loop, &announce_timer);
 }
 
 /* The raw bytes of the "frame" member, which chat-route writes last, so a
@@ -187,6 +216,7 @@ upstream_start(char *err, size_t errlen)
 {
 	char path[512];
 
+	ev_timer_init(&announce_timer, on_announce, 0.0, 0.0);
 	chatd.store = ipc_client_new(chatd.loop, conf_sock_path("store", path,
 	    sizeof(path)), NULL, NULL, NULL);
 	if (chatd.store == NULL) {
@@ -210,6 +240,7 @@ upstream_stop(void)
 {
 	ev_ref(chatd.loop);
 	ev_timer_stop(chatd.loop, &load_timer);
+	ev_timer_stop(chatd.loop, &announce_timer);
 	ipc_client_free(chatd.route);
 	ipc_client_free(chatd.store);
 	chatd.route = chatd.store = NULL;

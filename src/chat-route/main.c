@@ -1,0 +1,97 @@
+/*
+ * chat-route: entry point.  Reads the config, connects to chat-store,
+ * listens on $CHAT_RUN/route.sock, says ready, runs one libev loop until
+ * SIGTERM or SIGINT.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "conf.h"
+#include "ipc.h"
+#include "log.h"
+#include "route.h"
+#include "util.h"
+
+struct route route;
+extern const struct ipc_handlers route_handlers;
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: chat-route\n"
+	    "  listens on $CHAT_RUN/route.sock; see chat-route(1)\n"
+	    "  -h, --help  this text\n");
+}
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	log_info("signal %d: stopping with %zu requests to chat-store "
+	    "unanswered (chatd resends them)", w->signum,
+	    ipc_client_pending(route.store));
+	ev_break(loop, EVBREAK_ALL);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char err[512], path[512];
+	int ch;
+
+	log_init("chat-route");
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (ch == 'h') {
+			usage(stdout);
+			return 0;
+		}
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (conf_load(err, sizeof(err)) == -1)
+		fatalx(EXIT_USAGE, "%s", err);
+	log_set_level((int)conf_int("log_level"));
+	long long node = conf_int("node_id");
+	if (node < 0 || id_gen_init(&route.ids, (unsigned)node) == -1)
+		fatalx(EXIT_USAGE, "config key 'node_id' must be 0 to 1023");
+	if (mkdir_p(conf_run(), 0700) == -1)
+		fatal(EXIT_TEMP, "unable to make '%s'", conf_run());
+	signal(SIGPIPE, SIG_IGN);
+	route.loop = ev_default_loop(0);
+	strmap_init(&route.users);
+	route.store = ipc_client_new(route.loop, conf_sock_path("store", path,
+	    sizeof(path)), NULL, NULL, NULL);
+	if (route.store == NULL)
+		fatalx(EXIT_USAGE, "socket path '%s' is too long", path);
+	long long maxline = conf_int("ipc_max_line");
+	route.srv = ipc_listen(route.loop, conf_sock_path("route", path,
+	    sizeof(path)), maxline > 0 ? (size_t)maxline : 0, &route_handlers,
+	    NULL, err, sizeof(err));
+	if (route.srv == NULL)
+		fatalx(EXIT_TEMP, "%s", err);
+
+	ev_signal sigterm, sigint;
+	ev_signal_init(&sigterm, on_signal, SIGTERM);
+	ev_signal_init(&sigint, on_signal, SIGINT);
+	ev_signal_start(route.loop, &sigterm);
+	ev_signal_start(route.loop, &sigint);
+	log_info("listening on '%s'", path);
+	notify_ready();
+	ev_run(route.loop, 0);
+
+	ipc_server_close(route.srv);
+	ipc_client_free(route.store);
+	strmap_free(&route.users);
+	log_info("stopped");
+	return 0;
+}

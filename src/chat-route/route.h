@@ -1,0 +1,119 @@
+/*
+ * chat-route: the message path (ARCHITECTURE.md).  chatd instances connect
+ * to $CHAT_RUN/route.sock; a send from one is given an id, appended by
+ * chat-store (message, every inbox entry and the dedupe record in one
+ * synced batch), acknowledged to the sender's chatd, and then delivered to
+ * every online device of every recipient, and to the sender's other
+ * devices, through the chatd holding each.
+ *
+ * Its state is soft: which chatd holds which device, rebuilt from the
+ * chatds' announcements whenever one (re)connects.  Durable state is all
+ * chat-store's, so chat-route can be killed at any moment: the chatds
+ * resend what it had not answered and the store's dedupe keeps one message
+ * per (user, device, cid).
+ *
+ * Files: peers.c (chatds and the online device table), send.c (msg.send and
+ * the fan-out), relay.c (typing and presence queries), ops.c (the socket's
+ * request and event table), main.c.
+ */
+#ifndef ROUTE_H
+#define ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <jv.h>
+
+#include "id.h"
+#include "../chatd/strmap.h"	/* shared with chatd */
+
+struct ipc_conn;
+
+/* A connection to chat-route: a chatd once it says hello, or any client
+ * (chat-api, chatctl).  Reference counted: a reply still due holds one. */
+struct peer {
+	struct ipc_conn	*conn;		/* NULL once the connection is gone */
+	unsigned	 refs;
+	int		 hello;		/* a chatd: it said hello */
+	char		 name[64];
+	char		 url[160];
+	unsigned long	 conns;
+	struct peer	*prev, *next;	/* route.peers */
+
+	/* send.c: this peer's line while a fan-out is being built */
+	char		*buf;
+	size_t		 len, cap;
+	struct peer	*touched;	/* next peer in this fan-out, or NULL */
+	int		 in_fanout;
+};
+
+/* One online device and the chatd holding it. */
+struct udev {
+	char		 device[65];
+	struct peer	*peer;
+	uint64_t	 at;		/* when it authenticated (ms) */
+};
+
+/* A user with at least one online device. */
+struct ruser {
+	char		 user[33];
+	size_t		 n, cap;
+	struct udev	*devs;
+};
+
+struct route {
+	struct ev_loop	*loop;
+	struct ipc_server *srv;
+	struct ipc_client *store;
+	struct id_gen	 ids;
+	struct strmap	 users;		/* user -> struct ruser */
+	size_t		 ndevices;
+	struct peer	*peers;
+	struct {
+		unsigned long sends, acks, dups, send_errors, deliveries,
+			      deliver_lines, typing, presence_queries, kicks;
+	} n;
+};
+
+extern struct route route;
+
+/* peers.c */
+struct peer *peer_new(struct ipc_conn *c);
+void peer_ref(struct peer *p);
+void peer_unref(struct peer *p);
+/* The connection closed: its devices are offline as far as we know. */
+void peer_gone(struct peer *p);
+/* Events from a chatd. */
+void peer_hello(struct peer *p, jv ev);
+void peer_load(struct peer *p, jv ev);
+void peer_online(struct peer *p, jv ev);
+void peer_offline(struct peer *p, jv ev);
+/* The online devices of user, or NULL. */
+struct ruser *peer_user(const char *user);
+/* Queues line to p if it is still connected. */
+void peer_send(struct peer *p, const char *line, size_t len);
+
+/* send.c */
+/* msg.send from chatd p; req is consumed, id is the request's "id". */
+void send_msg(struct peer *p, jv req, jv id);
+/* A growable byte buffer (peer lines and frames). */
+int buf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
+/* Appends s as a JSON string (quoted, escaped). */
+int buf_add_json_str(char **buf, size_t *len, size_t *cap, const char *s,
+    size_t n);
+/*
+ * Delivers frame[0..flen) to the online devices of the users in the JSON
+ * array users (borrowed), except skip_user's device skip_device (both may
+ * be NULL; skip_device NULL with skip_user skips all of that user's
+ * devices), one line per chatd.  mid is the message's hex id, or NULL for
+ * an ephemeral frame.  Returns the number of devices.
+ */
+size_t fanout(jv users, const char *skip_user, const char *skip_device,
+    const char *mid, const char *frame, size_t flen);
+
+/* relay.c */
+void relay_typing(struct peer *p, jv ev);
+void relay_presence(struct peer *p, jv req, jv id);
+
+#endif

@@ -1,0 +1,218 @@
+"""chatlib: a neutral client for the messaging tests.
+
+It speaks to chat-store over its Unix socket (users, devices, groups) and to
+chatd over WebSocket (python3-websockets), and mints tokens itself from
+$CHAT_HOME/etc/secret with the format lib/token.h documents, so a test
+depends on neither chat-api nor any program under test to talk to the one
+under test.  Every WebSocket client records what it receives and checks the
+protocol's ordering rule as it goes: ids a device receives only increase.
+"""
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import time
+
+import websockets
+
+HOME = os.environ.get("CHAT_HOME", "./var")
+RUN = os.environ.get("CHAT_RUN", HOME + "/run")
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def token(user, device, gen, ttl=3600):
+    """A bearer token as lib/token.c makes it."""
+    with open(HOME + "/etc/secret", "rb") as f:
+        secret = f.read()
+    payload = "v1:%s:%s:%d:%d" % (user, device, int(time.time()) + ttl, gen)
+    enc = b64u(payload.encode())
+    mac = hmac.new(secret, enc.encode(), hashlib.sha256).digest()
+    return enc + "." + b64u(mac)
+
+
+class Ipc:
+    """A blocking NDJSON client of a daemon's socket, pipelining batches."""
+
+    def __init__(self, name):
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.settimeout(60)
+        self.s.connect("%s/%s.sock" % (RUN, name))
+        self.f = self.s.makefile("rb")
+        self.n = 0
+
+    def batch(self, reqs):
+        out, ids = [], []
+        for r in reqs:
+            self.n += 1
+            r = dict(r, id=self.n)
+            ids.append(self.n)
+            out.append(json.dumps(r).encode() + b"\n")
+        self.s.sendall(b"".join(out))
+        got = {}
+        while len(got) < len(ids):
+            line = self.f.readline()
+            if not line:
+                raise RuntimeError("eof from socket")
+            rep = json.loads(line)
+            if "id" in rep and rep["id"] in ids:
+                got[rep["id"]] = rep
+        return [got[i] for i in ids]
+
+    def call(self, op, **kw):
+        return self.batch([dict(kw, op=op)])[0]
+
+    def ok(self, op, **kw):
+        r = self.call(op, **kw)
+        if not r.get("ok"):
+            raise AssertionError("%s failed: %s" % (op, r))
+        return r
+
+
+def make_users(store, names, password="password1"):
+    reps = store.batch([{"op": "user.create", "user": u, "password": password}
+                        for u in names])
+    for u, r in zip(names, reps):
+        if not r.get("ok") and r["error"]["code"] != "user_exists":
+            raise AssertionError("user.create %s: %s" % (u, r))
+
+
+def login(store, user, device=None):
+    """(device, token) for a new or named device."""
+    kw = {"user": user}
+    if device:
+        kw["device"] = device
+    r = store.ok("device.login", **kw)
+    return r["device"], token(user, r["device"], r["gen"])
+
+
+class Closed(Exception):
+    pass
+
+
+class Client:
+    """One device's WebSocket.  Frames are sorted as they arrive: msg frames
+    into msgs (ids checked to increase), acks and errors by cid."""
+
+    def __init__(self, url, user, device, tok):
+        self.url, self.user, self.device, self.tok = url, user, device, tok
+        self.ws = None
+        self.msgs = []          # every msg frame, in arrival order
+        self.ids = set()
+        self.last = "0" * 16    # newest id held (valid since)
+        self.dups = 0           # a msg id received again
+        self.order = 0          # a msg id not above the one before
+        self.acks = {}          # cid -> ack frame
+        self.errors = []        # error frames
+        self.typing = []
+        self.presence = []
+        self.waiters = {}       # cid -> future
+        self.synced = None
+        self.ready = None
+        self.close_code = None
+        self.reader = None
+
+    async def connect(self, since=None, auth=True, wait_synced=True):
+        self.ws = await websockets.connect(self.url, max_size=None,
+                                           ping_interval=None)
+        self.synced = asyncio.get_running_loop().create_future()
+        self.close_code = None
+        self.reader = asyncio.create_task(self._read())
+        if auth:
+            a = {"type": "auth", "token": self.tok}
+            if since is not None:
+                a["since"] = since
+            await self.ws.send(json.dumps(a))
+            if wait_synced:
+                await asyncio.wait_for(asyncio.shield(self.synced), 60)
+        return self
+
+    async def _read(self):
+        try:
+            async for raw in self.ws:
+                self.on_frame(json.loads(raw))
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            for f in list(self.waiters.values()):
+                if not f.done():
+                    f.set_exception(Closed())
+            self.waiters.clear()
+            if not self.synced.done():
+                self.synced.set_exception(Closed())
+                self.synced.exception()  # no "never retrieved" warning
+
+    def on_frame(self, f):
+        t = f.get("type")
+        if t == "msg":
+            i = f["id"]
+            if i in self.ids:
+                self.dups += 1
+            elif i <= self.last:
+                self.order += 1
+            if i not in self.ids:
+                self.ids.add(i)
+                self.msgs.append(f)
+            if i > self.last:
+                self.last = i
+        elif t == "ready":
+            self.ready = f
+        elif t == "synced":
+            if not self.synced.done():
+                self.synced.set_result(f)
+        elif t == "ack":
+            self.acks[f["cid"]] = f
+            w = self.waiters.pop(f["cid"], None)
+            if w and not w.done():
+                w.set_result(f)
+        elif t == "error":
+            self.errors.append(f)
+            w = self.waiters.pop(f.get("cid"), None)
+            if w and not w.done():
+                w.set_result(f)
+        elif t == "typing":
+            self.typing.append(f)
+        elif t == "presence":
+            self.presence.append(f)
+
+    async def send_raw(self, text):
+        await self.ws.send(text)
+
+    async def send(self, cid, body, to=None, group=None, wait=True):
+        """Sends one message; with wait, returns its ack or error frame."""
+        f = {"type": "send", "cid": cid, "body": body}
+        if to:
+            f["to"] = to
+        if group:
+            f["group"] = group
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters[cid] = fut
+        await self.ws.send(json.dumps(f))
+        if wait:
+            return await asyncio.wait_for(fut, 30)
+        return fut
+
+    async def wait_msgs(self, n, timeout=30):
+        """Until at least n messages are held."""
+        end = time.monotonic() + timeout
+        while len(self.msgs) < n:
+            if time.monotonic() > end:
+                raise AssertionError("%s/%s: %d of %d messages after %ds" % (
+                    self.user, self.device, len(self.msgs), n, timeout))
+            await asyncio.sleep(0.02)
+
+    async def wait_closed(self, timeout=10):
+        await asyncio.wait_for(self.reader, timeout)
+        return self.close_code
+
+    async def close(self):
+        if self.ws:
+            await self.ws.close()
+            if self.reader:
+                await self.reader
