@@ -284,3 +284,23 @@ gone() { ! kill -0 "$1" 2>/dev/null; }
 	wait_until 10 gone "$SUPER_PID"
 	gone "$new"
 }
+
+@test "the built-in stack: chat-api answers, is restarted after SIGKILL and answers again; stop leaves nothing" {
+	[ -x "$CHAT_BIN/chat-store" ] && [ -x "$CHAT_BIN/chat-api" ] ||
+	    skip "chat-store or chat-api is not built"
+	export CHAT_API_LISTEN=127.0.0.1:$(free_port)
+	export CHAT_CHATD_LISTEN=127.0.0.1:$(free_port)
+	health() { curl -sf "http://$CHAT_API_LISTEN/v1/health" | grep -q '"ok"'; }
+	start_super
+	wait_until 15 is_state api up
+	wait_until 10 health
+	old=$(field api pid)
+	kill -KILL "$old"
+	wait_until 15 is_state api up
+	[ "$(field api pid)" != "$old" ]
+	wait_until 10 health
+	pids=$(ipc super '{"op":"status"}' | jq -r '.programs[].pid | values')
+	kill -TERM "$SUPER_PID"
+	wait_until 15 gone "$SUPER_PID"
+	for p in $pids; do gone "$p"; done
+}
