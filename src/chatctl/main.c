@@ -59,16 +59,14 @@ ctl_usage(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-int
-main(int argc, char **argv)
+/* Everything but the allocation of args (argc + 1 slots). */
+static int
+run(int argc, char **argv, char **args)
 {
-	char err[1024], *end, **args;
+	char err[1024], *end;
 	int i, nargs = 0, status;
 	size_t c;
 
-	args = calloc((size_t)argc + 1, sizeof(*args));
-	if (args == NULL)
-		return EXIT_TEMP;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -113,6 +111,18 @@ main(int argc, char **argv)
 	status = cmds[c].fn(nargs, args);
 	fflush(stdout);
 	out_free();
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	char **args = calloc((size_t)argc + 1, sizeof(*args));
+	int status;
+
+	if (args == NULL)
+		return EXIT_TEMP;
+	status = run(argc, argv, args);
 	free(args);
 	return status;
 }
