@@ -185,6 +185,15 @@ DOC='{"users":[{"name":"ann","age":31,"team":"red"},{"name":"bo","age":45,"team"
 	run "$CTL" history ann bo --raw --filter .body
 	assert_success
 	assert_output hey
+	gid=$(ipc store '{"op":"group.create","owner":"ann","name":"Pair","members":["bo"]}' | jq -r .group)
+	ipc store "{\"op\":\"msg.append\",\"from\":\"bo\",\"device\":\"d2\",\"cid\":\"c2\",\"group\":\"$gid\",\"body\":\"to all\"}"
+	run "$CTL" groups
+	assert_success
+	assert_line --regexp "^$gid +Pair +ann +2\$"
+	run "$CTL" groups bo --raw --filter .name
+	assert_output Pair
+	run "$CTL" history "$gid" --raw --filter '"\(.from): \(.body)"'
+	assert_output "bo: to all"
 }
 
 @test "chatctl logs prints a program's log, -n the last lines, -f follows it" {
