@@ -259,7 +259,7 @@ order(struct super *sp, struct line *ls, int n, char *err, size_t errlen)
 int
 stack_load(struct super *sp, const char *path, char *err, size_t errlen)
 {
-	static struct line ls[SUPER_MAX_SVCS];
+	static struct line ls[SUPER_MAX_SVCS + 1];	/* + the one too many */
 	char buf[4096], why[512];
 	const char *text = builtin_stack, *nl;
 	FILE *f;
@@ -277,6 +277,12 @@ stack_load(struct super *sp, const char *path, char *err, size_t errlen)
 		if (f != NULL) {
 			if (fgets(buf, sizeof(buf), f) == NULL)
 				break;
+			if (strchr(buf, '\n') == NULL && !feof(f)) {
+				snprintf(err, errlen, "'%s' line %d: longer "
+				    "than %zu bytes", sp->source, lineno + 1,
+				    sizeof(buf) - 2);
+				goto fail;
+			}
 		} else {
 			if (*text == '\0')
 				break;
@@ -286,11 +292,6 @@ stack_load(struct super *sp, const char *path, char *err, size_t errlen)
 			text = nl + 1;
 		}
 		lineno++;
-		if (n == SUPER_MAX_SVCS) {
-			snprintf(err, errlen, "'%s' line %d: more than %d "
-			    "programs", sp->source, lineno, SUPER_MAX_SVCS);
-			goto fail;
-		}
 		why[0] = '\0';
 		r = parse_line(&ls[n], buf, why, sizeof(why));
 		if (r < 0) {
@@ -300,6 +301,11 @@ stack_load(struct super *sp, const char *path, char *err, size_t errlen)
 		}
 		if (r > 0)
 			continue;
+		if (n == SUPER_MAX_SVCS) {
+			snprintf(err, errlen, "'%s' line %d: more than %d "
+			    "programs", sp->source, lineno, SUPER_MAX_SVCS);
+			goto fail;
+		}
 		for (i = 0; i < n; i++)
 			if (strcmp(ls[i].svc.name, ls[n].svc.name) == 0) {
 				snprintf(err, errlen, "'%s' line %d: '%s' is "
