@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ev.h>
 
@@ -65,8 +66,13 @@ void
 pres_dispatch(struct pres_conn *pc, const char *line, size_t len)
 {
 	char err[256];
-	jv req = json_parse_object(line, len, err, sizeof(err));
 	const char *op;
+
+	/* Heartbeats: chatd writes the op first. */
+	if (len > 32 && memmem(line, 32, "\"presence.batch\"", 16) != NULL &&
+	    pres_batch_fast(pc, line, len))
+		return;
+	jv req = json_parse_object(line, len, err, sizeof(err));
 
 	if (!jv_is_valid(req)) {
 		jv_free(req);
@@ -123,6 +129,7 @@ op_status(struct pres_conn *pc, jv req, jv id)
 	(void)req;
 
 	pres_chatd_each(chatd_one, &chatds);
+	NUM("pid", getpid());
 	NUM("devices", pres_ndevices());
 	NUM("users", pres_nusers());
 	NUM("online", pres_nonline());
@@ -153,8 +160,8 @@ op_status(struct pres_conn *pc, jv req, jv id)
 	pres_reply(pc, r);
 }
 
-static int
-valid_chatd(const char *s)
+int
+pres_valid_chatd(const char *s)
 {
 	size_t i;
 
@@ -173,7 +180,7 @@ need_chatd(struct pres_conn *pc, jv req, jv id)
 	const char *name = json_str(req, "chatd", NULL);
 	struct pres_chatd *cd;
 
-	if (name == NULL || !valid_chatd(name)) {
+	if (name == NULL || !pres_valid_chatd(name)) {
 		pres_reply(pc, json_error(id, "bad_request", "field 'chatd' "
 		    "must name the chatd: 1 to 64 of [A-Za-z0-9_.:-]"));
 		return NULL;

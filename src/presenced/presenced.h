@@ -11,7 +11,8 @@
  * Files: state.c (users, devices, chatds, deadlines), store.c (chat-store:
  * loading a user's persisted status, persisting and fanning out changes,
  * the sweep after a restart), query.c (presence.query and presence.friends,
- * with their friend and group checks), ops.c (the op table), table.c.
+ * with their friend and group checks), ops.c (the op table), batch.c
+ * (the heartbeat line's fast parser), table.c.
  */
 #ifndef PRESENCED_H
 #define PRESENCED_H
@@ -133,7 +134,15 @@ void pres_query(struct pres_conn *pc, jv req, jv id);
 /* Answers presence.friends. */
 void pres_friends(struct pres_conn *pc, jv req, jv id);
 
+/* batch.c */
+/* Applies a well-formed presence.batch line without libjq and answers it:
+ * 1.  0 if the line is anything else or not plain: nothing was applied,
+ * and the caller takes the general path. */
+int pres_batch_fast(struct pres_conn *pc, const char *line, size_t len);
+
 /* ops.c */
+/* A chatd name: 1 to 64 of [A-Za-z0-9_.:-]. */
+int pres_valid_chatd(const char *s);
 void pres_dispatch(struct pres_conn *pc, const char *line, size_t len);
 void pres_conn_ref(struct pres_conn *pc);
 void pres_conn_unref(struct pres_conn *pc);
