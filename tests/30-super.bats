@@ -169,6 +169,23 @@ gone() { ! kill -0 "$1" 2>/dev/null; }
 	grep -q "loop: failed: 3 quick crashes in a row" "$CHAT_HOME/log/chat-super.log"
 }
 
+@test "a program SIGKILLed again and again right after ready is backed off (1 s, 2 s, 4 s) but never given up" {
+	echo "v - $SVC v ok" | stack
+	start_super
+	for i in 1 2 3 4; do
+		wait_until 15 is_state v up
+		kill -KILL "$(field v pid)"
+		wait_until 5 is_state v backoff
+	done
+	wait_until 15 is_state v up
+	assert_equal "$(field v restarts)" 4
+	mapfile -t t < <(start_times v)
+	[ $(( (t[2] - t[1]) / 1000000 )) -ge 2000 ]
+	[ $(( (t[3] - t[2]) / 1000000 )) -ge 4000 ]
+	# CHAT_SUPER_BACKOFF_MAX=4 caps the pause.
+	[ $(( (t[4] - t[3]) / 1000000 )) -lt 6000 ]
+}
+
 @test "a program that never signals ready is stopped after the ready timeout and retried" {
 	export CHAT_SUPER_READY_TIMEOUT=1
 	stack <<-EOF

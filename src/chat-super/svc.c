@@ -13,8 +13,8 @@
  * is marked fatal and left down.  Anything else restarts after a pause of
  * 1 s doubling to super_backoff_max, reset once a run stayed up
  * super_stable seconds.  A run that ended before it was ready, or less than
- * a second after, is a quick crash; super_fail_count of them in a row mark
- * the program failed.  So a crash loop costs at most one fork a second and
+ * a second after, is a quick crash (unless a SIGKILL from outside ended
+ * it); super_fail_count of them in a row mark the program failed.  So a crash loop costs at most one fork a second and
  * then stops, while a program killed now and then by an operator or a test
  * is always brought back.
  *
@@ -134,12 +134,18 @@ close_ready(struct svc *s)
 /* The pause before the next restart, and the bookkeeping of quick crashes:
  * returns 0 to restart after *delay_ms, -1 if the program is now failed. */
 static int
-next_delay(struct svc *s, uint64_t now, uint64_t *delay_ms)
+next_delay(struct svc *s, int status, uint64_t now, uint64_t *delay_ms)
 {
 	struct super *sp = s->sp;
 	uint64_t up = s->ready_ms ? now - s->ready_ms : 0;
+	int outside_kill = WIFSIGNALED(status) && WTERMSIG(status) ==
+	    SIGKILL && !s->signalled;
 
-	if (s->ready_ms == 0 || up < QUICK_MS)
+	/* A SIGKILL we did not send (an operator, the OOM killer, a test's
+	 * nemesis) says nothing about the program: back off, never give up. */
+	if (outside_kill)
+		;
+	else if (s->ready_ms == 0 || up < QUICK_MS)
 		s->quick_n++;
 	else
 		s->quick_n = 0;
@@ -217,7 +223,7 @@ failed:
 	{
 		uint64_t delay;
 
-		if (next_delay(s, mono_ms(), &delay) < 0) {
+		if (next_delay(s, 0, mono_ms(), &delay) < 0) {
 			s->state = SVC_FAILED;
 			log_warnx("%s: failed: could not start %u times in a "
 			    "row; not restarting", s->name, s->quick_n);
@@ -388,7 +394,7 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 		    "a usage or config error" : "corrupt data (repair it)");
 		return;
 	}
-	if (next_delay(s, now, &delay) < 0) {
+	if (next_delay(s, st, now, &delay) < 0) {
 		s->state = SVC_FAILED;
 		log_warnx("%s: failed: %u quick crashes in a row; not "
 		    "restarting", s->name, s->quick_n);
