@@ -6,9 +6,9 @@
  * slow or hanging provider never stalls the loop, connections are reused
  * from the multi handle's cache, and HTTP/2 streams are multiplexed.
  *
- * Concurrency is bounded twice: http_start refuses nothing, but the
- * scheduler never starts more than push_concurrency requests, and the
- * multi handle holds at most that many connections.
+ * Concurrency is bounded by the scheduler, which never starts more than
+ * push_concurrency requests; the multi handle caches as many idle
+ * connections for reuse.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -283,7 +283,9 @@ http_init(struct ev_loop *l, char *err, size_t errlen)
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)conc);
+	/* the scheduler bounds the transfers; a limit here would only queue
+	 * them inside curl, their timeouts running */
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)conc);
 	return 0;
 }
 
@@ -330,7 +332,10 @@ http_start(struct http_req *r, http_done_fn *done, void *arg)
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, r->http2 ?
 	    (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	/* wait for a connection being made to multiplex over it: HTTP/2
+	 * only, on HTTP/1.1 it would serialise the requests */
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, r->http2 &&
+	    strncmp(r->url, "https:", 6) == 0 ? 1L : 0L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "chat-push/1");
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body != NULL ? r->body : "");

@@ -22,6 +22,7 @@ job_check(jv v, char *err, size_t errlen)
 	const char *s, *prov;
 	int64_t ts;
 	uint64_t id;
+	size_t len;
 
 	if (json_need_str(v, "user", 32, &s, err, errlen) < 0)
 		return -1;
@@ -37,13 +38,20 @@ job_check(jv v, char *err, size_t errlen)
 		return snprintf(err, errlen, "unknown provider '%s'", prov), -1;
 	if (json_opt_str(v, "token", 4096, &s, err, errlen) < 0)
 		return -1;
+	for (len = 0; s != NULL && s[len] != '\0'; len++)
+		if (s[len] <= 0x20 || s[len] >= 0x7f)
+			return snprintf(err, errlen, "field 'token' must be "
+			    "printable ASCII without spaces"), -1;
 	if (s == NULL && (strcmp(prov, "fcm") == 0 ||
 	    strcmp(prov, "apns") == 0))
 		return snprintf(err, errlen, "provider '%s' needs a 'token'",
 		    prov), -1;
 	if (strcmp(prov, "fcm") == 0 || strcmp(prov, "apns") == 0) {
-		if (json_opt_str(v, "endpoint", 2048, &s, err, errlen) < 0)
-			return -1;
+		/* informational, or APNs' topic: may be empty */
+		if (json_has(v, "endpoint") && (json_str(v, "endpoint", &len) ==
+		    NULL || len > 2048))
+			return snprintf(err, errlen, "field 'endpoint' must be "
+			    "a string of at most 2048 bytes"), -1;
 	} else {
 		if (json_need_str(v, "endpoint", 2048, &s, err, errlen) < 0)
 			return -1;

@@ -448,6 +448,9 @@ on_done(void *arg, const struct http_res *res)
 		drop_first(b, n, PV_OK, res->status, why);
 		settle(b);
 	} else if (v == PV_RETRY) {
+		size_t l = strlen(why);
+		snprintf(why + l, sizeof(why) - l, " after %.0f ms%s",
+		    res->secs * 1000, res->ambiguous ? ", sealed" : "");
 		b->sealed = res->ambiguous ? n : 0;
 		retry_later(b, res->retry_after_ms, why);
 	} else if (v == PV_GONE) {

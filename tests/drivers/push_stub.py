@@ -5,7 +5,8 @@
 
 Listens on 127.0.0.1:PORT (HTTP/1.1, keep-alive) and appends one JSON line
 per request to LOG: {"t", "method", "path", "headers" (names lower case),
-"body", "peer" (client port), "answer"}.  Writes LOG.ready once listening.
+"body", "peer" (client port), "active" (requests being answered, this one
+included), "answer"}.  Writes LOG.ready once listening.
 
 CONTROL, if given, is a JSON file read before every answer (and polled
 every 50 ms for "refuse"); absent or {} means answer success:
@@ -18,6 +19,8 @@ every 50 ms for "refuse"); absent or {} means answer success:
                                        mode changes
   "count": N                           apply the mode to the next N
                                        requests only, then answer success
+  "match": "text"                      apply the mode only to paths that
+                                       contain text (others: success)
 Success shapes: a path ending in /token gets an OAuth2 token answer
 {"access_token": "stub-token-N", "expires_in": 3600}; .../messages:send gets
 FCM's {"name": ...}; anything else 200 (201 for /up/...) with "{}".
@@ -33,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 PORT, LOG = int(sys.argv[1]), sys.argv[2]
 CONTROL = sys.argv[3] if len(sys.argv) > 3 else None
 lock = threading.Lock()
-state = {"version": None, "used": 0, "tokens": 0, "seq": 0}
+state = {"version": None, "used": 0, "tokens": 0, "seq": 0, "active": 0}
 conns = set()
 
 
@@ -50,9 +53,11 @@ def control():
     return c
 
 
-def take_control():
+def take_control(path):
     with lock:
         c = control()
+        if "match" in c and c["match"] not in path:
+            return {}
         key = json.dumps(c, sort_keys=True)
         if key != state["version"]:
             state["version"], state["used"] = key, 0
@@ -101,14 +106,32 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self):
+        with lock:
+            state["active"] += 1
+        try:
+            self.answer()
+        finally:
+            with lock:
+                state["active"] -= 1
+
+    def answer(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
-        c = take_control()
+        c = take_control(self.path)
         mode = c.get("mode", "ok")
+        with lock:
+            active = state["active"]
         entry = {"t": time.time(), "method": self.command, "path": self.path,
                  "headers": {k.lower(): v for k, v in self.headers.items()},
                  "body": body.decode("utf-8", "replace"),
-                 "peer": self.client_address[1]}
+                 "peer": self.client_address[1], "active": active}
+        if mode == "refuse":
+            # a kept-alive connection the listener's shutdown has not
+            # reached yet: drop it unanswered
+            entry["answer"] = "refused"
+            record(entry)
+            self.close_connection = True
+            return
         if mode == "hang":
             entry["answer"] = "hang"
             record(entry)
