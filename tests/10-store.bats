@@ -13,6 +13,7 @@ setup() {
 
 teardown() {
 	chat_teardown
+	if [ -n "${MOUNTED:-}" ]; then umount "$MOUNTED"; fi
 }
 
 start_store() {
@@ -573,4 +574,26 @@ PY
 	run "$CHAT_BIN/chat-store"
 	assert_equal "$status" 102
 	assert_output --partial "is corrupt"
+}
+
+@test "store: a full disk gets store_unavailable, never an ack, and writes resume when space returns" {
+	mount -t tmpfs -o size=3m tmpfs "$CHAT_HOME/db" 2>/dev/null ||
+	    skip "cannot mount a small tmpfs here (needs root)"
+	MOUNTED=$CHAT_HOME/db
+	start_store
+	acks=$BATS_TEST_TMPDIR/acks
+	"$PY" "$LOAD" --setup --conns 4 --count 20000 --body 1000 --acks "$acks" \
+	    "$CHAT_RUN/store.sock" > "$BATS_TEST_TMPDIR/load.out"
+	out=$(cat "$BATS_TEST_TMPDIR/load.out")
+	echo "# full disk: $out" >&3
+	[ "$(jqr "$out" .errors)" -gt 0 ]
+	assert_equal "$(jqr "$out" '.codes|keys|join(",")')" store_unavailable
+	kill -0 "$STORE_PID"
+	err store_unavailable '{"op":"msg.append","from":"loada","device":"z","cid":"z1","to":"loadb","body":"x"}'
+	ok '{"op":"ping"}'
+	mount -o remount,size=64m "$CHAT_HOME/db"
+	wait_until 5 ok '{"op":"msg.append","from":"loada","device":"z","cid":"z2","to":"loadb","body":"x"}'
+	stop_pid "$STORE_PID"
+	"$CHAT_BIN/chat-store" dump --prefix i/loadb/ | cut -f1 | sed 's|^i/loadb/||' | sort > "$BATS_TEST_TMPDIR/inbox"
+	assert_equal "$(sort -u "$acks" | comm -23 - "$BATS_TEST_TMPDIR/inbox" | wc -l)" 0
 }

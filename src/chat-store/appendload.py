@@ -10,7 +10,8 @@ connections pipelines up to --window appends from loada to loadb, with
 cids unique to this run.  --acks appends every acknowledged message id to
 FILE as its reply arrives (flushed line by line), so a test can kill the
 store mid-burst and check each of them afterwards.  Prints one JSON line:
-{"acked","errors","seconds","per_second"}.  A closed connection ends that
+{"acked","errors","codes","seconds","per_second"}, codes counting
+each error code.  A closed connection ends that
 connection's part (the store was killed); that is not an error.
 """
 import argparse, json, os, socket, sys, threading, time
@@ -43,9 +44,10 @@ body = "x" * a.body
 lock = threading.Lock()
 acks = open(a.acks, "a") if a.acks else None
 acked = errors = 0
+codes = {}
 
 def worker(k, quota):
-    global acked, errors
+    global acked, errors, codes
     s = socket.socket(socket.AF_UNIX); s.connect(a.sock)
     f = s.makefile("rb")
     sent = got = 0
@@ -72,6 +74,8 @@ def worker(k, quota):
                         acks.write(r["mid"] + "\n"); acks.flush()
                 else:
                     errors += 1
+                    c = r.get("error", {}).get("code")
+                    codes[c] = codes.get(c, 0) + 1
     except OSError:
         pass
     s.close()
@@ -83,5 +87,6 @@ ts = [threading.Thread(target=worker, args=(k, per + (1 if k < a.count % a.conns
 for t in ts: t.start()
 for t in ts: t.join()
 dt = time.time() - t0
-print(json.dumps({"acked": acked, "errors": errors, "seconds": round(dt, 3),
+print(json.dumps({"acked": acked, "errors": errors, "codes": codes,
+                  "seconds": round(dt, 3),
                   "per_second": round(acked / dt) if dt > 0 else 0}))

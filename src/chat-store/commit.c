@@ -213,6 +213,8 @@ flush(struct store_req *head, struct store_req *tail,
 		    tx_error(tx));
 		broken = 1;
 		for (r = first_writer; r != NULL; r = r->next) {
+			__atomic_add_fetch(&cfg.stats->errors, 1,
+			    __ATOMIC_RELAXED);
 			commit_set_error(r, "store_unavailable", "the write "
 			    "failed; nothing of this op was stored");
 			free(r->hash);

@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #define KEY_MAX		256
-#define KEY_PRINT_MAX	(KEY_MAX * 4 + 1)
+#define KEY_PRINT_MAX	(KEY_MAX * 4 + 24)	/* escapes, a hex id, NUL */
 
 struct skey {
 	size_t	len;

@@ -38,6 +38,7 @@ static ev_async wake_w;
 static ev_signal term_w, int_w;
 static struct ipc_server *srv;
 static struct store_stats stats;
+static int stopping;		/* the loop has ended: send nothing more */
 struct store_limits store_limits;
 
 static int
@@ -165,7 +166,7 @@ on_wake(struct ev_loop *l, ev_async *w, int revents)
 		sc->inflight--;
 		if (is_slow(r))
 			sc->blocked = 0;
-		if (sc->ipc != NULL) {
+		if (sc->ipc != NULL && !stopping) {
 			if (r->reply != NULL)
 				ipc_send(sc->ipc, r->reply, r->replylen);
 			pump(sc);
@@ -247,6 +248,7 @@ store_serve(void)
 	notify_ready();
 	ev_run(loop, 0);
 
+	stopping = 1;
 	ipc_server_close(srv);
 	db = commit_stop();
 	on_wake(loop, &wake_w, 0);	/* frees what finished meanwhile */
