@@ -141,7 +141,6 @@ on_device(void *arg, jv reply)
 	if (c->has_since)
 		cursor = c->sync_after;
 	ev_timer_stop(chatd.loop, &c->auth_timer);
-	c->state = CONN_SYNCING;
 	c->since_ms = now_ms();
 	chatd.n.auth_ok++;
 	conn_register(c);
@@ -354,6 +353,8 @@ send_cursor(struct conn *c)
 	    jv_object(), jv_string("op"), jv_string("cursor.set")),
 	    jv_string("user"), jv_string(c->user)), jv_string("device"),
 	    jv_string(c->device)), jv_string("id"), jv_string(hex));
+	/* The brief names the field "id", chat-store reads "cursor": both. */
+	req = jv_object_set(req, jv_string("cursor"), jv_string(hex));
 	if (ipc_call(chatd.store, req, 0, on_cursor, c) == -1) {
 		c->cur_busy = 0;
 		conn_unref(c);
@@ -424,6 +425,21 @@ on_presence(void *arg, jv reply)
 		jv_free(e);
 		goto out;
 	}
+	jv denied = jv_object_get(jv_copy(reply), jv_string("denied"));
+	if (jv_get_kind(denied) == JV_KIND_ARRAY &&
+	    jv_array_length(jv_copy(denied)) > 0) {
+		char names[200] = "";
+		size_t n = 0;
+		jv_array_foreach(denied, i, u) {
+			if (jv_get_kind(u) == JV_KIND_STRING && n < sizeof(names))
+				n += (size_t)snprintf(names + n, sizeof(names) - n,
+				    "%s'%s'", i ? ", " : "", jv_string_value(u));
+			jv_free(u);
+		}
+		conn_error(c, NULL, "unauthorized", "presence is only for "
+		    "friends: not %s", names);
+	}
+	jv_free(denied);
 	jv list = jv_object_get(jv_copy(reply), jv_string("presence"));
 	if (jv_get_kind(list) == JV_KIND_ARRAY) {
 		jv_array_foreach(list, i, p) {

@@ -74,6 +74,20 @@ class Ipc:
         return r
 
 
+# yescrypt of "password1", so seeded users can log in through chat-api too.
+PASSWORD1_HASH = ("$y$j9T$uW0wc8HyQNsL3DQDVqWe.1$"
+                  "lqcDABoy2YolmVAIDaI7.MKzz8v3VyF9KuSNTo3M880")
+
+
+def seed_lines(names):
+    """`chat-store import` lines making users (key u/NAME, see
+    ARCHITECTURE.md) without paying yescrypt for each: for big groups."""
+    now = int(time.time() * 1000)
+    return [json.dumps({"key": "u/" + u, "value": {
+        "user": u, "display_name": u, "created_at": now,
+        "hash": PASSWORD1_HASH}}) for u in names]
+
+
 def make_users(store, names, password="password1"):
     reps = store.batch([{"op": "user.create", "user": u, "password": password}
                         for u in names])
@@ -216,3 +230,90 @@ class Client:
             await self.ws.close()
             if self.reader:
                 await self.reader
+
+
+class RawWS:
+    """A WebSocket client on a bare socket, for what a library will not
+    do: stop reading, send fragments one by one, send invalid UTF-8."""
+
+    def __init__(self, url, rcvbuf=None):
+        hostport = url.split("//")[1].split("/")[0]
+        host, port = hostport.rsplit(":", 1)
+        self.s = socket.socket()
+        if rcvbuf:
+            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.s.settimeout(10)
+        self.s.connect((host, int(port)))
+        self.s.sendall(("GET /v1/ws HTTP/1.1\r\nHost: %s\r\n"
+                        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        "Sec-WebSocket-Version: 13\r\n\r\n" % hostport).encode())
+        hdr = b""
+        while b"\r\n\r\n" not in hdr:
+            b = self.s.recv(1)
+            if not b:
+                raise AssertionError("no upgrade reply")
+            hdr += b
+        if b" 101 " not in hdr.split(b"\r\n")[0]:
+            raise AssertionError("upgrade refused: %r" % hdr)
+
+    def frame(self, payload, opcode=1, fin=True):
+        """Sends one masked frame; False if the server already closed."""
+        if isinstance(payload, str):
+            payload = payload.encode()
+        n = len(payload)
+        head = bytes([(0x80 if fin else 0) | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+        mask = os.urandom(4)
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        try:
+            self.s.sendall(head + mask + body)
+            return True
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+
+    def _read(self, n):
+        buf = b""
+        while len(buf) < n:
+            b = self.s.recv(n - len(buf))
+            if not b:
+                return None
+            buf += b
+        return buf
+
+    def read_frame(self):
+        """(opcode, payload), or None at EOF."""
+        try:
+            h = self._read(2)
+            if h is None:
+                return None
+            n = h[1] & 0x7f
+            if n == 126:
+                n = int.from_bytes(self._read(2), "big")
+            elif n == 127:
+                n = int.from_bytes(self._read(8), "big")
+            return h[0] & 0x0f, self._read(n)
+        except (ConnectionResetError, socket.timeout):
+            return None
+
+    def close_code(self):
+        """Reads until the server's close frame: its code, or None if the
+        connection ended without one."""
+        while True:
+            f = self.read_frame()
+            if f is None:
+                return None
+            if f[0] == 8:
+                return int.from_bytes(f[1][:2], "big") if f[1] else 1005
+
+    def auth(self, tok):
+        self.frame(json.dumps({"type": "auth", "token": tok}))
+        while True:
+            f = self.read_frame()
+            if f is None or json.loads(f[1]).get("type") == "synced":
+                return f is not None
