@@ -18,6 +18,7 @@
  */
 #include <crypt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,7 +339,8 @@ hasher(void *arg)
 int
 commit_start(const struct commit_config *c, char *err, size_t errlen)
 {
-	int i;
+	sigset_t all, old;
+	int i, r = 0;
 
 	cfg = *c;
 	op_create = ops_find("user.create", 11);
@@ -346,16 +348,20 @@ commit_start(const struct commit_config *c, char *err, size_t errlen)
 	idx_ping = ops_find("ping", 4);
 	idx_status = ops_find("status", 6);
 	tx = tx_new(cfg.db);
+	/* signals belong to the loop's thread: the threads start blocking them */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (pthread_create(&worker_tid, NULL, worker, NULL) != 0) {
 		snprintf(err, errlen, "unable to start the worker thread");
-		return -1;
+		r = -1;
 	}
-	for (i = 0; i < HASH_THREADS; i++)
+	for (i = 0; i < HASH_THREADS && r == 0; i++)
 		if (pthread_create(&hash_tid[i], NULL, hasher, NULL) != 0) {
 			snprintf(err, errlen, "unable to start a hash thread");
-			return -1;
+			r = -1;
 		}
-	return 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
 }
 
 void
