@@ -67,7 +67,8 @@ fake_chatd() {
 }
 
 # to_chatd NAME LINE: NAME sends LINE as is.
-to_chatd() { printf '%s\n' "$2" > "$BATS_TEST_TMPDIR/$1.fifo"; }
+# (bounded: a FIFO whose reader died would block the open forever)
+to_chatd() { timeout 5 sh -c 'printf "%s\n" "$1" > "$2"' _ "$2" "$BATS_TEST_TMPDIR/$1.fifo"; }
 
 # replied NAME ID: NAME has the reply to its request ID.
 replied() { grep -q "\"id\":$2,\"ok\":true" "$BATS_TEST_TMPDIR/$1.out"; }
@@ -330,4 +331,79 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 	# a sync that no longer names a device ends it at once
 	to_chatd c4 '{"op":"presence.sync","id":904,"chatd":"c4","devices":[]}'
 	wait_until 1 [ "$(count_events c1 "alice offline bob")" = 2 ]
+}
+
+# start_link NAME: chatd's presence_link module (presence-load --link),
+# driven by `to_link NAME COMMAND`; its output in NAME.lout.
+start_link() {
+	mkfifo "$BATS_TEST_TMPDIR/$1.lfifo"
+	: > "$BATS_TEST_TMPDIR/$1.lout"
+	"$CHAT_BIN/presence-load" --link "$1" <>"$BATS_TEST_TMPDIR/$1.lfifo" \
+	    >"$BATS_TEST_TMPDIR/$1.lout" 2>>"$CHAT_HOME/log/link-$1.log" &
+	track_pid $! "link-$1"
+}
+to_link() { timeout 5 sh -c 'printf "%s\n" "$1" > "$2"' _ "$2" "$BATS_TEST_TMPDIR/$1.lfifo"; }
+lout() { cat "$BATS_TEST_TMPDIR/$1.lout"; }
+link_pushed() { grep -c "^push $2 {\"type\":\"presence\",\"user\":\"$3\",\"status\":\"$4\"," "$BATS_TEST_TMPDIR/$1.lout" || true; }
+pres_status() { jqr "$(ipc presence '{"op":"status"}')" "$1"; }
+
+@test "chatd's presence_link: connects, pushes as frames, friends on auth, queries, bye, replaced connections" {
+	start_presenced 30
+	start_link L1; start_link L2
+	to_link L2 "connect bob b1"
+	wait_until 5 [ "$(status_of bob bob)" = online ]
+	to_link L1 "connect alice a1"
+	wait_until 5 [ "$(link_pushed L2 bob alice online)" = 1 ]
+	# what a device gets on auth
+	to_link L2 "friends bob"
+	wait_until 5 grep -q '^reply .*"presence":\[{"user":"alice","status":"online"' "$BATS_TEST_TMPDIR/L2.lout"
+	to_link L1 "query alice bob,eve"
+	wait_until 5 grep -q '^reply .*"presence":\[{"user":"bob","status":"online","last_active_at":[0-9]*}\]' "$BATS_TEST_TMPDIR/L1.lout"
+	to_link L1 "group eve $GID"
+	wait_until 5 grep -q '^reply .*"code":"not_member"' "$BATS_TEST_TMPDIR/L1.lout"
+	# a second connection of the same device (the first is being
+	# replaced): its close alone does not make alice offline
+	to_link L1 "connect alice a1"
+	to_link L1 "close alice a1"
+	to_link L1 "status"
+	wait_until 5 grep -q '^status ' "$BATS_TEST_TMPDIR/L1.lout"
+	barrier_link_ok=$(pres_status .closes)
+	assert_equal "$barrier_link_ok" 0
+	assert_equal "$(status_of bob alice)" online
+	to_link L1 "bye alice a1"
+	wait_until 2 [ "$(link_pushed L2 bob alice offline)" = 1 ]
+	assert_equal "$(status_of bob alice)" offline
+	# a drop leaves the device online, held by no chatd
+	to_link L2 "drop bob b1"
+	wait_until 5 [ "$(pres_status .drops)" = 1 ]
+	assert_equal "$(status_of bob bob)" online
+	assert_equal "$(pres_status '.chatds[] | select(.name == "L2") | .devices')" 0
+}
+
+@test "chatd's presence_link: activity is coalesced, and a presenced restart re-syncs without an offline" {
+	start_presenced 30
+	start_link L1; start_link L2
+	to_link L2 "connect bob b1"
+	to_link L1 "connect alice a1"
+	wait_until 5 [ "$(link_pushed L2 bob alice online)" = 1 ]
+	# 200 frames from alice inside a second: at most a beat or two
+	cmds=$(for i in $(seq 200); do echo "activity alice a1"; done)
+	to_link L1 "$cmds"
+	to_link L1 status
+	wait_until 5 grep -q '^status ' "$BATS_TEST_TMPDIR/L1.lout"
+	st=$(grep '^status ' "$BATS_TEST_TMPDIR/L1.lout" | tail -1 | cut -d' ' -f2-)
+	[ "$(jqr "$st" '.beats + .coalesced')" = 200 ] || fail "$st"
+	[ "$(jqr "$st" .beats)" -le 1 ] || fail "$st"
+	# the owed beat follows within about a second
+	wait_until 5 [ "$(pres_status .beats)" -ge 1 ]
+	kill -KILL "$PRES_PID"
+	start_presenced 30
+	wait_until 10 [ "$(pres_status .devices)" = 2 ]
+	assert_equal "$(pres_status .syncs)" 2
+	assert_equal "$(status_of bob alice)" online
+	to_link L1 "connect carol k1"		# traffic goes on after the sync
+	wait_until 5 [ "$(status_of carol carol)" = online ]
+	assert_equal "$(link_pushed L2 bob alice online)" 1
+	assert_equal "$(link_pushed L2 bob alice offline)" 0
+	assert_equal "$(pres_status .went_offline)" 0
 }

@@ -59,7 +59,7 @@ struct presence_link {
 
 	char			*buf;		/* the batch being built */
 	size_t			 len, cap, nev;
-	int			 oom;
+	int			 need_sync;	/* connected: sync first */
 	ev_idle			 soon;		/* flush on this loop turn */
 	ev_timer		 tick;		/* flush beats within 100 ms */
 
@@ -172,10 +172,14 @@ buf_reserve(struct presence_link *pl, size_t more)
 	return 0;
 }
 
+static void sync_all(struct presence_link *pl);
+
 static void
 flush(struct presence_link *pl)
 {
 	ev_idle_stop(pl->loop, &pl->soon);
+	if (pl->need_sync && pl->cl != NULL && ipc_client_connected(pl->cl))
+		sync_all(pl);
 	if (pl->nev == 0)
 		return;
 	if (buf_reserve(pl, 3) == 0) {
@@ -295,14 +299,15 @@ sync_page(struct presence_link *pl, jv devices, int seq, int more)
 	free(line);
 }
 
+/* Sends the whole table as presence.sync pages: what this chatd holds. */
 static void
-on_connect(void *arg)
+sync_all(struct presence_link *pl)
 {
-	struct presence_link *pl = arg;
 	jv page = jv_array();
 	size_t bytes = 0;
 	int seq = 0;
 
+	pl->need_sync = 0;
 	pl->len = pl->nev = 0;		/* the sync says it all */
 	pl->syncs++;
 	for (size_t i = 0; i < pl->nbuckets; i++) {
@@ -324,6 +329,18 @@ on_connect(void *arg)
 	}
 	sync_page(pl, page, seq, 0);
 	log_info("presenced connected: synced %zu devices", pl->ndev);
+}
+
+/* Called from inside ipc_client_new too, before pl->cl is set: the sync
+ * goes out from the loop, ahead of any batch. */
+static void
+on_connect(void *arg)
+{
+	struct presence_link *pl = arg;
+
+	pl->need_sync = 1;
+	pl->len = pl->nev = 0;
+	ev_idle_start(pl->loop, &pl->soon);
 }
 
 /* Events from presenced */

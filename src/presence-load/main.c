@@ -10,8 +10,9 @@
  *
  * --gen-users N prints chat-store import lines (users with an unusable
  * password hash, and a ring of mutual friendships) so the devices belong
- * to real users without N yescrypt hashes.  See presence-load(1) in
- * presenced(1) and chat-scaling(7).
+ * to real users without N yescrypt hashes.  --link NAME runs chatd's
+ * presence_link module from commands on stdin (link.c).  See presenced(1)
+ * and chat-scaling(7).
  */
 #include <errno.h>
 #include <poll.h>
@@ -28,6 +29,7 @@
 #include "framer.h"
 #include "json.h"
 #include "log.h"
+#include "load.h"
 
 #define MAX_CHATDS	64
 #define LINE_MAX_OUT	(512 * 1024)
@@ -36,11 +38,13 @@ static const char usage[] =
 	"usage: presence-load [--devices N] [--chatds K] [--batch B] [--window W]\n"
 	"                     [--seconds S] [--rate BEATS_PER_S] [--prefix P]\n"
 	"       presence-load --gen-users N [--friends F] [--prefix P]\n"
+	"       presence-load --link NAME\n"
 	"  drives $CHAT_RUN/presence.sock with N devices (default 100000) from K\n"
 	"  fake chatds (4), batches of B events (500), W batches in flight per\n"
 	"  chatd (4), for S seconds (10), as fast as answered or at a rate;\n"
 	"  prints a JSON report.  --gen-users prints chat-store import lines\n"
-	"  for users P000000.. with F mutual friends each (4)\n";
+	"  for users P000000.. with F mutual friends each (4); --link runs\n"
+	"  chatd's presence_link as chatd NAME, driven by commands on stdin\n";
 
 struct peer {
 	int		 fd;
@@ -293,7 +297,11 @@ main(int argc, char **argv)
 			gen = num_arg(argc, argv, &i);
 		else if (!strcmp(a, "--friends"))
 			friends = num_arg(argc, argv, &i);
-		else if (!strcmp(a, "--prefix") && i + 1 < argc)
+		else if (!strcmp(a, "--link") && i + 1 < argc) {
+			if (conf_load(err, sizeof(err)) == -1)
+				fatalx(EXIT_USAGE, "%s", err);
+			return load_link(argv[i + 1]);
+		} else if (!strcmp(a, "--prefix") && i + 1 < argc)
 			prefix = argv[++i];
 		else {
 			fprintf(stderr, "presence-load: unknown argument '%s'\n%s",

@@ -1,4 +1,5 @@
 # presence-load: heartbeat load driver for presenced (capacity figures).
 PROGS += presence-load
-presence-load_SRCS := src/presence-load/main.c
+presence-load_SRCS := src/presence-load/main.c src/presence-load/link.c \
+                      src/chatd/presence_link.c
 presence-load_LIBS :=
