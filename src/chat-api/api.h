@@ -33,8 +33,13 @@ enum api_method {
 };
 
 struct api_route;
+struct api_req;
+
+/* A step of a handler: gets a backend reply (consumed). */
+typedef void api_step_fn(struct api_req *r, jv reply);
 
 struct api_req {
+	struct api_req	*prev, *next;	/* every live request (http.c) */
 	struct lws	*wsi;		/* NULL once the connection is gone */
 	int		 pending;	/* backend calls in flight */
 	int		 responded;	/* api_reply was called */
@@ -58,6 +63,9 @@ struct api_req {
 	char		 device[65];
 	uint64_t	 token_gen;	/* the token's revocation generation */
 	void		(*auth_next)(struct api_req *);
+	api_step_fn	*step;		/* continues the store call in flight */
+	int		 step_raw;	/* step sees error replies too */
+	void		(*disc_done)(struct api_req *, const char *);
 	jv		 ctx;		/* a handler's state between steps */
 	/* the response */
 	int		 status;
@@ -101,6 +109,8 @@ void api_error(struct api_req *r, int status, const char *code,
 void api_ok_empty(struct api_req *r);
 /* Drops a reference the backend held; frees r if nothing else does. */
 void api_req_release(struct api_req *r);
+/* At exit: frees every request still waiting for a backend reply. */
+void api_req_free_all(void);
 
 /* routes.c: finds r's route (r->route); -1 after answering 404 or 405. */
 int api_route_match(struct api_req *r);
@@ -112,8 +122,7 @@ char *api_param(struct api_req *r, int n);
 /* The query value of name, or NULL (borrowed from r->query). */
 const char *api_query(struct api_req *r, const char *name);
 
-/* backend.c: calls to chat-store.  A step receives the reply (consumed). */
-typedef void api_step_fn(struct api_req *r, jv reply);
+/* backend.c: calls to chat-store, one in flight per request at most. */
 /*
  * Consumes op (a request object).  Sends it to chat-store; on success calls
  * next with the reply.  An error reply is answered for the handler with the

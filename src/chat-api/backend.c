@@ -15,12 +15,6 @@
 #include "json.h"
 #include "log.h"
 
-struct call {
-	struct api_req	*r;
-	api_step_fn	*next;
-	int		 raw;
-};
-
 /* Store error code -> HTTP status.  Anything unexpected is the store's
  * problem, never the client's: 503, and never a 500. */
 static const struct { const char *code; int status; } statuses[] = {
@@ -76,41 +70,31 @@ api_store_error(struct api_req *r, jv reply)
 static void
 on_reply(void *arg, jv reply)
 {
-	struct call c = *(struct call *)arg;
+	struct api_req *r = arg;
 
-	free(arg);
-	c.r->pending--;
-	if (c.r->wsi == NULL || c.r->responded) {
+	r->pending--;
+	if (r->wsi == NULL || r->responded) {
 		jv_free(reply);
-		api_req_release(c.r);
+		api_req_release(r);
 		return;
 	}
-	if (!c.raw && api_reply_code(reply) != NULL) {
-		api_store_error(c.r, reply);
+	if (!r->step_raw && api_reply_code(reply) != NULL) {
+		api_store_error(r, reply);
 		jv_free(reply);
 		return;
 	}
-	c.next(c.r, reply);
+	r->step(r, reply);
 }
 
 static void
 call(struct api_req *r, jv op, api_step_fn *next, int raw)
 {
-	struct call *c;
-
-	if ((c = malloc(sizeof(*c))) == NULL) {
-		jv_free(op);
-		api_error(r, 503, "unavailable", "out of memory");
-		return;
-	}
-	c->r = r;
-	c->next = next;
-	c->raw = raw;
+	r->step = next;
+	r->step_raw = raw;
 	r->pending++;
 	api.store_calls++;
-	if (ipc_call(api.store, op, API_STORE_TIMEOUT_MS, on_reply, c) == -1) {
+	if (ipc_call(api.store, op, API_STORE_TIMEOUT_MS, on_reply, r) == -1) {
 		r->pending--;
-		free(c);
 		api_error(r, 503, "unavailable", "chat-store call failed");
 	}
 }

@@ -13,11 +13,6 @@
 #include "ipc.h"
 #include "json.h"
 
-struct disc {
-	struct api_req	*r;
-	void		(*done)(struct api_req *, const char *);
-};
-
 /* The url of the chatd with the fewest conns in reply (borrowed), or
  * NULL. */
 static const char *
@@ -53,38 +48,32 @@ least_loaded(jv reply)
 static void
 on_list(void *arg, jv reply)
 {
-	struct disc d = *(struct disc *)arg;
+	struct api_req *r = arg;
 	const char *url;
 
-	free(arg);
-	d.r->pending--;
-	if (d.r->wsi == NULL || d.r->responded) {
+	r->pending--;
+	if (r->wsi == NULL || r->responded) {
 		jv_free(reply);
-		api_req_release(d.r);
+		api_req_release(r);
 		return;
 	}
 	url = json_bool(reply, "ok", 0) ? least_loaded(reply) : NULL;
-	d.done(d.r, url != NULL ? url : conf_get("chatd_url"));
+	r->disc_done(r, url != NULL ? url : conf_get("chatd_url"));
 	jv_free(reply);
 }
 
 void
 api_discover(struct api_req *r, void (*done)(struct api_req *, const char *))
 {
-	struct disc *d;
-
-	if (api.route == NULL || !ipc_client_connected(api.route) ||
-	    (d = malloc(sizeof(*d))) == NULL) {
+	if (api.route == NULL || !ipc_client_connected(api.route)) {
 		done(r, conf_get("chatd_url"));
 		return;
 	}
-	d->r = r;
-	d->done = done;
+	r->disc_done = done;
 	r->pending++;
 	if (ipc_call(api.route, api_op("chatd.list"), API_ROUTE_TIMEOUT_MS,
-	    on_list, d) == -1) {
+	    on_list, r) == -1) {
 		r->pending--;
-		free(d);
 		done(r, conf_get("chatd_url"));
 	}
 }

@@ -45,9 +45,17 @@ now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static struct api_req *reqs;	/* every live request */
+
 static void
 req_free(struct api_req *r)
 {
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		reqs = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
 	free(r->path);
 	free(r->segbuf);
 	free(r->body);
@@ -57,6 +65,13 @@ req_free(struct api_req *r)
 	jv_free(r->ctx);
 	free(r);
 	api.live--;
+}
+
+void
+api_req_free_all(void)
+{
+	while (reqs != NULL)
+		req_free(reqs);
 }
 
 void
@@ -215,6 +230,9 @@ on_request(struct lws *wsi, struct pss *pss, const char *uri)
 	r->json = jv_null();
 	r->ctx = jv_null();
 	r->started_us = now_us();
+	if ((r->next = reqs) != NULL)
+		reqs->prev = r;
+	reqs = r;
 	pss->req = r;
 	api.live++;
 	api.requests++;

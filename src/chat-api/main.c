@@ -154,6 +154,7 @@ main(int argc, char **argv)
 	ipc_server_close(ctl);
 	ipc_client_free(api.store);
 	ipc_client_free(api.route);
+	api_req_free_all();
 	ev_signal_stop(api.loop, &sigterm);
 	ev_signal_stop(api.loop, &sigint);
 	log_info("stopped");
