@@ -165,6 +165,27 @@ next_delay(struct svc *s, int status, uint64_t now, uint64_t *delay_ms)
 	return 0;
 }
 
+/* After a run that ended with status (0 if it never began): marks s failed,
+ * or arms its restart timer. */
+static void
+restart_later(struct svc *s, int status, uint64_t now)
+{
+	uint64_t delay;
+
+	if (next_delay(s, status, now, &delay) < 0) {
+		s->state = SVC_FAILED;
+		log_warnx("%s: failed: %u quick crashes in a row; not "
+		    "restarting", s->name, s->quick_n);
+		return;
+	}
+	s->state = SVC_BACKOFF;
+	log_info("%s: restarting in %llu ms", s->name,
+	    (unsigned long long)delay);
+	ev_timer_init(&s->restart_timer, on_restart, (double)delay / 1000, 0);
+	s->restart_timer.data = s;
+	ev_timer_start(s->sp->loop, &s->restart_timer);
+}
+
 /* Forks and execs s.  On failure the run counts as a quick crash. */
 static void
 spawn(struct svc *s)
@@ -220,21 +241,8 @@ spawn(struct svc *s)
 failed:
 	snprintf(s->last_exit, sizeof(s->last_exit), "spawn failed");
 	s->ready_ms = 0;
-	{
-		uint64_t delay;
-
-		if (next_delay(s, 0, mono_ms(), &delay) < 0) {
-			s->state = SVC_FAILED;
-			log_warnx("%s: failed: could not start %u times in a "
-			    "row; not restarting", s->name, s->quick_n);
-			return;
-		}
-		s->state = SVC_BACKOFF;
-		ev_timer_init(&s->restart_timer, on_restart,
-		    (double)delay / 1000, 0);
-		s->restart_timer.data = s;
-		ev_timer_start(sp->loop, &s->restart_timer);
-	}
+	s->signalled = 0;
+	restart_later(s, 0, mono_ms());
 }
 
 static int
@@ -295,6 +303,15 @@ on_ready(struct ev_loop *loop, ev_io *w, int revents)
 	super_schedule(s->sp);
 }
 
+/* sig to the program's process group, once: to the pid alone if the child
+ * has not yet made its group (it is between fork and setsid). */
+static void
+signal_group(pid_t pid, int sig)
+{
+	if (kill(-pid, sig) < 0 && errno == ESRCH)
+		kill(pid, sig);
+}
+
 static void
 terminate(struct svc *s)
 {
@@ -303,8 +320,7 @@ terminate(struct svc *s)
 	if (s->pid <= 0 || s->signalled)
 		return;
 	s->signalled = 1;
-	kill(-s->pid, SIGTERM);
-	kill(s->pid, SIGTERM);
+	signal_group(s->pid, SIGTERM);
 	ev_timer_init(&s->kill_timer, on_kill, (double)sp->grace / 1000, 0);
 	s->kill_timer.data = s;
 	ev_timer_start(sp->loop, &s->kill_timer);
@@ -334,8 +350,7 @@ on_kill(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	log_warnx("%s: pid %d still running %llu ms after SIGTERM: SIGKILL",
 	    s->name, (int)s->pid, (unsigned long long)s->sp->grace);
-	kill(-s->pid, SIGKILL);
-	kill(s->pid, SIGKILL);
+	signal_group(s->pid, SIGKILL);
 }
 
 static void
@@ -361,7 +376,7 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
 	struct svc *s = w->data;
 	struct super *sp = s->sp;
-	uint64_t now = mono_ms(), delay;
+	uint64_t now = mono_ms();
 	int st = w->rstatus, code;
 
 	(void)revents;
@@ -394,18 +409,7 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 		    "a usage or config error" : "corrupt data (repair it)");
 		return;
 	}
-	if (next_delay(s, st, now, &delay) < 0) {
-		s->state = SVC_FAILED;
-		log_warnx("%s: failed: %u quick crashes in a row; not "
-		    "restarting", s->name, s->quick_n);
-		return;
-	}
-	s->state = SVC_BACKOFF;
-	log_info("%s: restarting in %llu ms", s->name,
-	    (unsigned long long)delay);
-	ev_timer_init(&s->restart_timer, on_restart, (double)delay / 1000, 0);
-	s->restart_timer.data = s;
-	ev_timer_start(loop, &s->restart_timer);
+	restart_later(s, st, now);
 }
 
 int
@@ -476,8 +480,7 @@ super_kill_all(struct super *sp)
 		if (sp->svcs[i].pid > 0) {
 			log_warnx("%s: SIGKILL pid %d", sp->svcs[i].name,
 			    (int)sp->svcs[i].pid);
-			kill(-sp->svcs[i].pid, SIGKILL);
-			kill(sp->svcs[i].pid, SIGKILL);
+			signal_group(sp->svcs[i].pid, SIGKILL);
 		}
 }
 
