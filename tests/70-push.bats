@@ -336,7 +336,7 @@ s.sendall(b"{not json\n"); print(s.makefile().readline())' "$CHAT_RUN/push.sock"
 	nreqs_is hook 1
 }
 
-@test "gateway down (503, then refusing) then up: every job arrives exactly once" {
+@test "gateway down (503, then refusing, kill -9 meanwhile) then up: every job arrives exactly once" {
 	stub_start hook
 	stub_ctl hook '{"mode":"status","status":503}'
 	push_start
@@ -345,11 +345,17 @@ s.sendall(b"{not json\n"); print(s.makefile().readline())' "$CHAT_RUN/push.sock"
 	done
 	wait_until 5 nreqs_ge hook 10
 	stub_ctl hook '{"mode":"refuse"}'
-	sleep 2
+	sleep 1
+	# the queue survives a kill -9 during the outage
+	kill -9 "$PUSH_PID"
+	wait "$PUSH_PID" 2>/dev/null || true
+	push_start
+	sleep 1
 	# more jobs while it is down: they collapse with the waiting ones
 	enqueue u1 d1 webhook "http://127.0.0.1:$hook_PORT/h" 0000000000000411
 	run ipc push '{"op":"push.status"}'
 	assert_output --partial '"queued":6'
+	up=$("$PY" -c 'import time; print(time.time())')
 	stub_ctl hook '{}'
 	wait_until 10 nreqs_is hook 5 '.answer==200'
 	wait_until 5 queued_is 0
@@ -361,6 +367,10 @@ s.sendall(b"{not json\n"); print(s.makefile().readline())' "$CHAT_RUN/push.sock"
 	r=$(reqs hook '.answer==200 and (.body|fromjson|.user)=="u1"')
 	[ "$(jqr "$r" '.body|fromjson|.count')" = 2 ]
 	grep -q "retry u1/d1" "$CHAT_HOME/log/chat-push.log"
+	# each device got its push within 2 backoff periods (cap 0.8 s) of the
+	# recovery
+	last=$(reqs hook '.answer==200' | jq -s 'map(.t) | max')
+	"$PY" -c "import sys; d = $last - $up; print(d); sys.exit(not d <= 1.6 + 0.3)"
 }
 
 @test "429 with Retry-After: no request before the time it names" {
@@ -511,6 +521,18 @@ store_device() {
 	# h1: the sealed notification, then the new message on its own
 	reqs hook '(.body|fromjson|.user)=="h1" and .answer==200' | jq -r '.headers["idempotency-key"]' > "$BATS_TEST_TMPDIR/h1"
 	[ "$(cat "$BATS_TEST_TMPDIR/h1")" = "$(printf '0000000000000801\n0000000000000811')" ]
+}
+
+@test "trickling provider: the whole-request timeout cuts it, the retry is sealed" {
+	stub_start hook
+	stub_ctl hook '{"mode":"trickle","secs":30,"count":1}'
+	push_start
+	enqueue bob d1 webhook "http://127.0.0.1:$hook_PORT/h" 0000000000000851
+	wait_until 10 nreqs_is hook 1 '.answer==200'
+	grep "retry bob/d1" "$CHAT_HOME/log/chat-push.log" | grep -q "sealed"
+	ms=$(grep -o "after [0-9]* ms, sealed" "$CHAT_HOME/log/chat-push.log" | awk '{print $2}')
+	[ "$ms" -ge 900 ] && [ "$ms" -le 1100 ]
+	[ "$(reqs hook | jq -r '.headers["idempotency-key"]' | sort -u)" = 0000000000000851 ]
 }
 
 @test "a job older than push_max_age is given up and logged" {

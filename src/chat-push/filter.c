@@ -42,11 +42,11 @@ report(const struct job *j, enum push_verdict v, long status,
 	else
 		failed++;
 	o = jv_object_set(o, jv_string("user"),
-	    jv_string(json_str(j->v, "user", NULL)));
+	    jv_string(j->user));
 	o = jv_object_set(o, jv_string("device"),
-	    jv_string(json_str(j->v, "device", NULL)));
+	    jv_string(j->device));
 	o = jv_object_set(o, jv_string("msg_id"),
-	    jv_string(json_str(j->v, "msg_id", NULL)));
+	    jv_string(j->msg_id));
 	o = jv_object_set(o, jv_string("ok"), jv_bool(v == PV_OK));
 	o = jv_object_set(o, jv_string("result"), jv_string(names[v]));
 	o = jv_object_set(o, jv_string("status"), jv_number(status));
@@ -81,7 +81,12 @@ take(const char *line, size_t len)
 		log_warnx("stdin line %lu: %s", lineno, err);
 		return;
 	}
-	j = sched_job_new(v, seq++, now_ms());
+	j = sched_job_new(v, NULL, 0, seq++, now_ms());
+	if (j == NULL) {
+		failed++;
+		log_warnx("stdin line %lu: out of memory", lineno);
+		return;
+	}
 	j->due_key = now_ms();
 	sched_add(j);
 }

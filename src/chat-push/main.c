@@ -36,7 +36,8 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 static void
-load_job(void *arg, uint64_t due, uint64_t seq, jv v)
+load_job(void *arg, uint64_t due, uint64_t seq, jv v, const char *raw,
+    size_t len)
 {
 	int64_t at = 0;
 	struct job *j;
@@ -44,7 +45,9 @@ load_job(void *arg, uint64_t due, uint64_t seq, jv v)
 	(void)arg;
 	if (!json_int(v, "queued_at", &at) || at <= 0)
 		at = (int64_t)now_ms();
-	j = sched_job_new(v, seq, (uint64_t)at);
+	j = sched_job_new(v, raw, len, seq, (uint64_t)at);
+	if (j == NULL)
+		fatalx(EXIT_TEMP, "out of memory loading the queue");
 	j->due_key = due;
 	sched_add(j);
 }

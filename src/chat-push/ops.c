@@ -144,10 +144,10 @@ parked_has(const char *user, const char *device, const char *msg_id)
 	size_t i;
 
 	for (i = 0; i < nparked; i++) {
-		jv v = parked[i].job->v;
-		if (strcmp(json_str(v, "msg_id", NULL), msg_id) == 0 &&
-		    strcmp(json_str(v, "device", NULL), device) == 0 &&
-		    strcmp(json_str(v, "user", NULL), user) == 0)
+		struct job *j = parked[i].job;
+		if (strcmp(j->msg_id, msg_id) == 0 &&
+		    strcmp(j->device, device) == 0 &&
+		    strcmp(j->user, user) == 0)
 			return 1;
 	}
 	return 0;
@@ -157,10 +157,9 @@ static jv
 op_enqueue(jv req, jv id, struct ipc_conn *c)
 {
 	const char *user, *device, *msg_id;
-	uint64_t now = now_ms(), seq, due;
+	uint64_t now = now_ms(), due;
 	struct job *j;
-	char err[256], *val;
-	size_t len;
+	char err[256];
 
 	if (job_check(req, err, sizeof(err)) < 0) {
 		jv_free(req);
@@ -192,16 +191,11 @@ op_enqueue(jv req, jv id, struct ipc_conn *c)
 	req = jv_object_delete(req, jv_string("id"));
 	req = jv_object_set(req, jv_string("queued_at"),
 	    jv_number((double)now));
-	seq = queue_next_seq();
-	val = json_dump(jv_copy(req), &len);
-	if (val == NULL) {
-		jv_free(req);
+	j = sched_job_new(req, NULL, 0, queue_next_seq(), now);
+	if (j == NULL)
 		return json_error(id, "store_unavailable", "out of memory");
-	}
-	queue_put(due, seq, val, len);
-	free(val);
-	j = sched_job_new(req, seq, now);
 	j->due_key = due;
+	queue_put(due, j->seq, j->json, j->len);
 	parked[nparked].conn = c;
 	parked[nparked].id = id;
 	parked[nparked].job = j;
@@ -232,15 +226,12 @@ on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 			r = jv_object_set(json_ok(p->id), jv_string("dup"),
 			    jv_false());
 			push_stats.enqueued++;
-			log_debug("queued %s/%s msg %s",
-			    json_str(p->job->v, "user", NULL),
-			    json_str(p->job->v, "device", NULL),
-			    json_str(p->job->v, "msg_id", NULL));
+			log_debug("queued %s/%s msg %s", p->job->user,
+			    p->job->device, p->job->msg_id);
 			sched_add(p->job);
 		} else {
 			r = json_error(p->id, "store_unavailable", err);
-			jv_free(p->job->v);
-			free(p->job);
+			sched_job_free(p->job);
 		}
 		if (p->conn != NULL)
 			ipc_send_jv(p->conn, r);

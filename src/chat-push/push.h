@@ -149,8 +149,10 @@ int queue_open(const char *dir, int *corrupt, char *err, size_t errlen);
 void queue_close(void);
 int queue_is_open(void);
 /* Calls fn for every stored job, in due order; -1 with err on a read
- * error.  fn borrows nothing: v is its own. */
-typedef void queue_load_fn(void *arg, uint64_t due, uint64_t seq, jv v);
+ * error.  v (the parsed, checked value) is fn's own; raw[0..len) is the
+ * stored text, valid during the call. */
+typedef void queue_load_fn(void *arg, uint64_t due, uint64_t seq, jv v,
+    const char *raw, size_t len);
 int queue_load(queue_load_fn *fn, void *arg, char *err, size_t errlen);
 /* The next unused sequence number (after queue_load). */
 uint64_t queue_next_seq(void);
@@ -166,12 +168,20 @@ unsigned long queue_commits(void);
 
 /* --- sched.c -------------------------------------------------------------- */
 
+/* A queued job, compact: the JSON line as stored, and the fields the
+ * scheduler reads often.  The line is parsed again only when the job is
+ * the newest of a notification being built. */
 struct job {
 	uint64_t	 seq;		/* identity in the queue database */
 	uint64_t	 due_key;	/* due time in its current key */
 	uint64_t	 queued_at;	/* ms, when chat-push took it */
-	jv		 v;		/* the job object (owned) */
 	struct job	*next;
+	char		*json;		/* the job object, compact */
+	size_t		 len;
+	const char	*user, *device;	/* inside ud */
+	char		 msg_id[17];
+	char		 provider[16];
+	char		 ud[];		/* "user\0device\0" */
 };
 
 struct push_stats {
@@ -189,9 +199,12 @@ typedef void sched_report_fn(const struct job *j, enum push_verdict v,
  * dropped, as in --stdin). */
 void sched_init(struct ev_loop *loop, sched_report_fn *report,
     const char *store_sock);
-/* Makes a job from a checked object (consumed): the caller stores it.
- * due is when its batch will be sent. */
-struct job *sched_job_new(jv v, uint64_t seq, uint64_t queued_at);
+/* Makes a job from a checked object (consumed); json[0..len) is its
+ * compact text if the caller has it (else NULL: it is made).  The caller
+ * sets due_key and stores it.  NULL if memory runs out. */
+struct job *sched_job_new(jv v, const char *json, size_t len, uint64_t seq,
+    uint64_t queued_at);
+void sched_job_free(struct job *j);
 /* 1 if a job for (user, device, msg_id) is queued already. */
 int sched_has(const char *user, const char *device, const char *msg_id);
 /* The due time a new job for (user, device) gets. */

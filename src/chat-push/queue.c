@@ -117,7 +117,7 @@ queue_load(queue_load_fn *fn, void *arg, char *err, size_t errlen)
 		}
 		if (seq >= next_seq)
 			next_seq = seq + 1;
-		fn(arg, due, seq, obj);
+		fn(arg, due, seq, obj, v, vlen);
 	}
 	leveldb_iter_get_error(it, &e);
 	leveldb_iter_destroy(it);

@@ -90,13 +90,6 @@ fnv(const char *a, const char *b, const char *c)
 	return h;
 }
 
-static const char *
-jstr(const struct job *j, const char *k)
-{
-	const char *s = json_str(j->v, k, NULL);
-
-	return s != NULL ? s : "";
-}
 
 /* --- the batch table ------------------------------------------------------ */
 
@@ -239,22 +232,45 @@ heap_remove(struct batch *b)
 /* --- jobs ------------------------------------------------------------------ */
 
 struct job *
-sched_job_new(jv v, uint64_t seq, uint64_t queued_at)
+sched_job_new(jv v, const char *json, size_t len, uint64_t seq,
+    uint64_t queued_at)
 {
-	struct job *j = calloc(1, sizeof(*j));
+	const char *user = json_str(v, "user", NULL);
+	const char *device = json_str(v, "device", NULL);
+	size_t ul = strlen(user), dl = strlen(device);
+	struct job *j = calloc(1, sizeof(*j) + ul + dl + 2);
 
-	if (j == NULL)
-		fatalx(EXIT_TEMP, "out of memory");
+	if (j != NULL && json != NULL && (j->json = malloc(len + 1)) != NULL) {
+		memcpy(j->json, json, len);
+		j->json[len] = '\0';
+		j->len = len;
+	} else if (j != NULL && json == NULL)
+		j->json = json_dump(jv_copy(v), &j->len);
+	if (j == NULL || j->json == NULL) {
+		free(j);
+		jv_free(v);
+		return NULL;
+	}
 	j->seq = seq;
 	j->queued_at = queued_at;
-	j->v = v;
+	memcpy(j->ud, user, ul + 1);
+	memcpy(j->ud + ul + 1, device, dl + 1);
+	j->user = j->ud;
+	j->device = j->ud + ul + 1;
+	snprintf(j->msg_id, sizeof(j->msg_id), "%s",
+	    json_str(v, "msg_id", NULL));
+	snprintf(j->provider, sizeof(j->provider), "%s",
+	    json_str(v, "provider", NULL));
+	jv_free(v);
 	return j;
 }
 
-static void
-job_free(struct job *j)
+void
+sched_job_free(struct job *j)
 {
-	jv_free(j->v);
+	if (j == NULL)
+		return;
+	free(j->json);
 	free(j);
 }
 
@@ -275,7 +291,7 @@ drop_first(struct batch *b, int n, enum push_verdict v, long status,
 		queue_del(j->due_key, j->seq);
 		if (report != NULL)
 			report(j, v, status, why);
-		job_free(j);
+		sched_job_free(j);
 	}
 }
 
@@ -302,18 +318,11 @@ rekey(struct batch *b)
 	if (!queue_is_open())
 		return;
 	for (j = b->head; j != NULL; j = j->next) {
-		char *val;
-		size_t len;
-
 		if (j->due_key == b->due)
 			continue;
-		val = json_dump(jv_copy(j->v), &len);
-		if (val == NULL)
-			continue;
 		queue_del(j->due_key, j->seq);
-		queue_put(b->due, j->seq, val, len);
+		queue_put(b->due, j->seq, j->json, j->len);
 		j->due_key = b->due;
-		free(val);
 	}
 }
 
@@ -384,7 +393,11 @@ on_clear(void *arg, jv reply)
 	    (strcmp(code, "not_found") == 0 ||
 	    strcmp(code, "no_such_user") == 0)))
 		gone(b, "push.clear done");
-	else
+	else if (b->cancelled) {
+		push_stats.cancelled += (unsigned long)b->nsent;
+		drop_first(b, b->nsent, PV_FAIL, 0, "cancelled");
+		settle(b);
+	} else
 		retry_later(b, -1, code != NULL ? code : "push.clear failed");
 	jv_free(err);
 	jv_free(reply);
@@ -424,7 +437,7 @@ on_done(void *arg, const struct http_res *res)
 	inflight--;
 	for (last = b->head, i = 1; i < n && last->next != NULL; i++)
 		last = last->next;
-	p = push_provider(jstr(last, "provider"));
+	p = push_provider(last->provider);
 	v = p != NULL ? p->verdict(res, why, sizeof(why)) :
 	    push_verdict_http(res, why, sizeof(why));
 	if (b->cancelled && (v == PV_RETRY || v == PV_FAIL)) {
@@ -435,13 +448,13 @@ on_done(void *arg, const struct http_res *res)
 		struct job *j = b->head;
 		for (i = 0; i < n && j != NULL; i++, j = j->next) {
 			recent[recent_next].h = fnv(b->user, b->device,
-			    jstr(j, "msg_id"));
+			    j->msg_id);
 			recent[recent_next].at = now_ms();
 			recent_next = (recent_next + 1) % RECENT_N;
 		}
 		push_stats.sent += (unsigned long)n;
 		log_info("sent %s/%s via %s: %d message(s), %s, %.0f ms",
-		    b->user, b->device, jstr(last, "provider"), n, why,
+		    b->user, b->device, last->provider, n, why,
 		    res->secs * 1000);
 		b->sealed = 0;
 		b->attempts = 0;
@@ -458,7 +471,7 @@ on_done(void *arg, const struct http_res *res)
 	} else {
 		push_stats.failed += (unsigned long)n;
 		log_warnx("failed %s/%s via %s: %s: %d job(s) dropped",
-		    b->user, b->device, jstr(last, "provider"), why, n);
+		    b->user, b->device, last->provider, why, n);
 		b->sealed = 0;
 		b->attempts = 0;
 		drop_first(b, n, PV_FAIL, res->status, why);
@@ -489,12 +502,12 @@ expire(struct batch *b, uint64_t now)
 			b->sealed--;
 		push_stats.expired++;
 		log_warnx("gave up %s/%s msg %s: older than push_max_age "
-		    "(%d attempts)", b->user, b->device, jstr(j, "msg_id"),
+		    "(%d attempts)", b->user, b->device, j->msg_id,
 		    b->attempts);
 		queue_del(j->due_key, j->seq);
 		if (report != NULL)
 			report(j, PV_FAIL, 0, "expired");
-		job_free(j);
+		sched_job_free(j);
 	}
 }
 
@@ -507,6 +520,7 @@ dispatch(struct batch *b)
 	struct job *newest;
 	char err[256];
 	int n, i, rc;
+	jv v;
 
 	expire(b, now_ms());
 	if (b->njobs == 0) {
@@ -516,14 +530,18 @@ dispatch(struct batch *b)
 	n = b->sealed > 0 && b->sealed < b->njobs ? b->sealed : b->njobs;
 	for (newest = b->head, i = 1; i < n; i++)
 		newest = newest->next;
-	job_note(newest->v, n, preview, &note);
-	p = push_provider(note.provider);
+	v = json_parse_object(newest->json, newest->len, err, sizeof(err));
+	p = push_provider(newest->provider);
 	r = http_req_new();
-	if (r == NULL) {
+	if (r == NULL || !jv_is_valid(v)) {
+		jv_free(v);
+		http_req_free(r);
 		retry_later(b, -1, "out of memory");
 		return;
 	}
+	job_note(v, n, preview, &note);
 	rc = p->build(&note, r, err, sizeof(err));
+	jv_free(v);
 	if (rc != 0) {
 		http_req_free(r);
 		if (rc == PROV_WAIT) {
@@ -535,7 +553,7 @@ dispatch(struct batch *b)
 		else {
 			push_stats.failed += (unsigned long)n;
 			log_warnx("failed %s/%s via %s: %s: %d job(s) dropped",
-			    b->user, b->device, note.provider, err, n);
+			    b->user, b->device, newest->provider, err, n);
 			drop_first(b, n, PV_FAIL, 0, err);
 			settle(b);
 		}
@@ -627,7 +645,7 @@ sched_has(const char *user, const char *device, const char *msg_id)
 	size_t i;
 
 	for (j = b != NULL ? b->head : NULL; j != NULL; j = j->next)
-		if (strcmp(jstr(j, "msg_id"), msg_id) == 0)
+		if (strcmp(j->msg_id, msg_id) == 0)
 			return 1;
 	for (i = 0; i < RECENT_N; i++)
 		if (recent[i].h == h && recent[i].at + RECENT_MS > now)
@@ -648,7 +666,7 @@ sched_due_for(const char *user, const char *device)
 void
 sched_add(struct job *j)
 {
-	struct batch *b = batch_get(jstr(j, "user"), jstr(j, "device"), 1);
+	struct batch *b = batch_get(j->user, j->device, 1);
 
 	j->next = NULL;
 	if (b->tail != NULL)
@@ -714,7 +732,7 @@ sched_cancel(const char *user, const char *device)
 					if (report != NULL)
 						report(d, PV_FAIL, 0,
 						    "cancelled");
-					job_free(d);
+					sched_job_free(d);
 				}
 				b->tail = j;
 				n += k;
@@ -774,7 +792,7 @@ sched_list(const char *user)
 				o = jv_object_set(o, jv_string("device"),
 				    jv_string(b->device));
 				o = jv_object_set(o, jv_string("msg_id"),
-				    jv_string(jstr(j, "msg_id")));
+				    jv_string(j->msg_id));
 				o = jv_object_set(o, jv_string("due"),
 				    jv_number((double)b->due));
 				o = jv_object_set(o, jv_string("attempts"),

@@ -14,6 +14,8 @@ every 50 ms for "refuse"); absent or {} means answer success:
   {"mode": "status", "status": 503, "retry_after": "2", "body": "..."}
   {"mode": "hang", "secs": 30}         read the request, answer nothing
                                        for secs, then close
+  {"mode": "trickle", "secs": 30}      send the status line and headers,
+                                       then one body byte every 0.2 s
   {"mode": "refuse"}                   stop listening, drop open
                                        connections; listen again when the
                                        mode changes
@@ -136,6 +138,22 @@ class Handler(BaseHTTPRequestHandler):
             entry["answer"] = "hang"
             record(entry)
             time.sleep(float(c.get("secs", 30)))
+            self.close_connection = True
+            return
+        if mode == "trickle":
+            entry["answer"] = "trickle"
+            record(entry)
+            n = int(float(c.get("secs", 30)) / 0.2)
+            self.send_response(200)
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            try:
+                for _ in range(n):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
             self.close_connection = True
             return
         if mode == "status":
