@@ -42,7 +42,8 @@ struct bench_opts {
 	double		 rate;		/* messages per second offered */
 	double		 duration;	/* measured seconds */
 	double		 warmup;	/* seconds sent but not measured */
-	double		 drain;		/* seconds to wait for the last deliveries */
+	double		 drain;		/* seconds without progress that end the
+					   wait for the last acks and deliveries */
 	int		 group_size;	/* 0: no groups */
 	double		 group_ratio;	/* share of messages sent to groups */
 	int		 body_bytes;
@@ -57,6 +58,7 @@ struct bench_opts {
 	const char	*state;		/* state file, or NULL */
 	int		 mint;		/* devices and tokens from CHAT_HOME */
 	int		 setup_only;	/* make users, devices, groups; exit */
+	int		 seed_users;	/* print import lines for the users */
 	const char	*sources[16];	/* local addresses to connect from */
 	int		 nsources;
 	int		 pids_from_super;
@@ -79,7 +81,8 @@ struct dev {
 	char		 user[BENCH_USER_MAX];
 	char		 device[BENCH_DEVICE_MAX];
 	char		*token;		/* chat only */
-	uint64_t	 last_id;	/* chat: newest message id held */
+	uint64_t	 last_id;	/* chat: newest message id received */
+	uint64_t	 last_acked;	/* chat: newest id of its own, acked */
 	uint64_t	 recv_sent;	/* chat: last id told with "recv" */
 	int		 hb_due;
 	int		 ping_due;	/* mqtt PINGREQ */
@@ -154,6 +157,7 @@ struct bench {
 	long		 rss0[BENCH_MAX_PIDS + 1], rss1[BENCH_MAX_PIDS + 1];
 	long		 slab0, slab1;
 	double		 t_cpu0, t_cpu1;
+	double		 t_drained;	/* seconds the drain took */
 };
 
 /* report.c: prints the run's one JSON object on stdout; returns the
@@ -173,6 +177,8 @@ int setup_http(void);
 /* mint.c: the same through chat-store's socket and the stack's secret
  * under CHAT_HOME, for runs too large for one yescrypt hash per login. */
 int setup_mint(void);
+/* mint.c: prints chat-store import lines making the users (--seed-users). */
+int seed_users(void);
 
 /* state.c: tokens, device ids, last ids and group ids kept between runs. */
 int state_load(const char *path);

@@ -20,9 +20,12 @@
 
 #define CONTROL_TICK	0.05
 
+#define DRAIN_MAX	60 	/* seconds of drain at most, progress or not */
+
 struct bench B;
 static ev_timer control;
-static double phase_end;
+static double phase_end, drain_start, progress_at;
+static uint64_t last_outstanding;
 
 double
 bench_now(void)
@@ -133,11 +136,24 @@ on_control(struct ev_loop *loop, ev_timer *w, int revents)
 		B.t_cpu1 = now;
 		snapshot(B.cpu1, B.rss1);
 		B.phase = PHASE_DRAIN;
-		phase_end = now + B.o.drain;
+		drain_start = progress_at = now;
+		last_outstanding = load_outstanding();
 		return;
 	case PHASE_DRAIN:
-		if (load_outstanding() > 0 && now < phase_end)
+		/* late is not lost: wait while acks and deliveries still
+		 * come, until --drain seconds pass without one */
+		if (load_outstanding() != last_outstanding) {
+			last_outstanding = load_outstanding();
+			progress_at = now;
+		}
+		if (last_outstanding > 0 && now - progress_at < B.o.drain &&
+		    now - drain_start < DRAIN_MAX)
 			return;
+		if (last_outstanding > 0)
+			log_warnx("drain ended after %.1f s with %llu acks or "
+			    "deliveries outstanding", now - drain_start,
+			    (unsigned long long)last_outstanding);
+		B.t_drained = now - drain_start;
 		break;
 	case PHASE_IDLE:
 		if (now < phase_end)
@@ -173,6 +189,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (make_devices() == -1)
 		fatalx(EXIT_TEMP, "out of memory for %d devices", B.o.devices);
+	if (B.o.seed_users)
+		return seed_users() == 0 ? 0 : EXIT_TEMP;
 	if (B.o.state != NULL && state_load(B.o.state) == -1)
 		return EXIT_TEMP;
 	if (B.o.target == TARGET_CHAT) {
@@ -204,7 +222,7 @@ main(int argc, char **argv)
 	ev_timer_init(&control, on_control, CONTROL_TICK, CONTROL_TICK);
 	ev_timer_start(B.loop, &control);
 	B.phase = PHASE_CONNECT;
-	phase_end = bench_now() + 30 + 2.0 * B.ndevs / B.o.connect_rate;
+	phase_end = bench_now() + 60 + 4.0 * B.ndevs / B.o.connect_rate;
 	log_info("%s: %d devices to %s, %s", B.o.target == TARGET_CHAT ?
 	    "chat" : B.o.target == TARGET_RELAY ? "relay" : "mosquitto",
 	    B.ndevs, B.o.ws, B.o.idle ? "idle" : "loading");

@@ -8,4 +8,4 @@ chat-bench_SRCS := src/chat-bench/main.c src/chat-bench/opts.c \
                    src/chat-bench/load.c src/chat-bench/hist.c \
                    src/chat-bench/jscan.c src/chat-bench/procs.c \
                    src/chat-bench/report.c
-chat-bench_LIBS := $(shell pkg-config --libs libwebsockets 2>/dev/null || echo -lwebsockets) -lcurl
+chat-bench_LIBS := $(shell pkg-config --libs libwebsockets 2>/dev/null || echo -lwebsockets) -lcurl -lcrypt

@@ -15,6 +15,7 @@ static const char usage[] =
 "                  [--duration S] [--warmup S] [--drain S] [--group-size G]\n"
 "                  [--group-ratio F] [--body-bytes B] [--idle] [--api URL]\n"
 "                  [--ws URL] [--mint] [--state FILE] [--setup-only]\n"
+"                  [--seed-users]\n"
 "                  [--prefix NAME] [--password PW] [--connect-rate N]\n"
 "                  [--recv-every S] [--hb-every S] [--source ADDR]...\n"
 "                  [--pids-from-super] [--pid NAME=PID]... [--label TEXT]\n"
@@ -62,6 +63,7 @@ bench_options(int argc, char **argv)
 		{ "mint", no_argument, NULL, 'm' },
 		{ "state", required_argument, NULL, 's' },
 		{ "setup-only", no_argument, NULL, 'S' },
+		{ "seed-users", no_argument, NULL, 'U' },
 		{ "prefix", required_argument, NULL, 'p' },
 		{ "password", required_argument, NULL, 'P' },
 		{ "connect-rate", required_argument, NULL, 'c' },
@@ -118,6 +120,7 @@ bench_options(int argc, char **argv)
 		case 'm': o->mint = 1; break;
 		case 's': o->state = optarg; break;
 		case 'S': o->setup_only = 1; break;
+		case 'U': o->seed_users = 1; break;
 		case 'p':
 			if (strlen(optarg) < 1 || strlen(optarg) > 20)
 				bad("prefix", optarg);
@@ -164,7 +167,7 @@ bench_options(int argc, char **argv)
 		    "--devices %d\n", o->group_size, o->devices);
 		exit(EXIT_USAGE);
 	}
-	if (o->target != TARGET_CHAT && o->ws == NULL) {
+	if (o->target != TARGET_CHAT && o->ws == NULL && !o->seed_users) {
 		fprintf(stderr, "chat-bench: --target relay and mosquitto "
 		    "need --ws URL\n");
 		exit(EXIT_USAGE);

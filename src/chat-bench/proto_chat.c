@@ -144,6 +144,11 @@ chat_rx(struct dev *d, const char *buf, size_t len)
 	if (jfield_is(&f[0], "ack")) {
 		if (f[1].val != NULL)
 			load_ack(f[1].val, f[1].len, now);
+		/* its own messages are in its inbox too: a resume starts
+		 * after the newest of both (state.c) */
+		id = f[2].val ? hex64(f[2].val, f[2].len, &ok) : 0;
+		if (f[2].val != NULL && ok && id > d->last_acked)
+			d->last_acked = id;
 	} else if (jfield_is(&f[0], "msg")) {
 		id = hex64(f[2].val, f[2].len, &ok);
 		if (!ok) {

@@ -86,6 +86,7 @@ report_print(void)
 	    "\"body_bytes\":%d,\"duration_s\":%.2f,\"warmup_s\":%g,",
 	    B.o.idle ? "true" : "false", B.o.group_size, B.o.group_ratio,
 	    B.o.body_bytes, window, B.o.warmup);
+	printf("\"drain_s\":%.2f,", B.t_drained);
 	printf("\"offered_rate\":%g,\"achieved_rate\":%.1f,"
 	    "\"delivery_rate\":%.1f,", B.o.idle ? 0 : B.o.rate,
 	    (double)full / window, (double)delivered / window);

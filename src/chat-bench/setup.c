@@ -4,8 +4,9 @@
  * the device kept from an earlier run, so devices do not pile up), then
  * POST /v1/groups by each group's first member.  This runs before timing,
  * with libcurl's multi interface keeping SETUP_PARALLEL requests in
- * flight: the server hashes each password (yescrypt, about 0.1 s of CPU),
- * so this is slow for thousands of users; --state keeps the tokens for
+ * flight: the server hashes each password (yescrypt, 0.1 to 0.2 s of
+ * CPU), so more in flight only time out in chat-api (a 503, tried again),
+ * and this is slow for thousands of users; --state keeps the tokens for
  * the next run and --mint skips chat-api altogether.
  */
 #include <stdio.h>
@@ -17,7 +18,8 @@
 #include "json.h"
 #include "log.h"
 
-#define SETUP_PARALLEL	16
+#define SETUP_PARALLEL	2	/* the store hashes about two at a time */
+#define SETUP_RETRIES	10	/* answers 503 (the store is busy hashing) */
 #define SETUP_TIMEOUT_MS 120000L
 
 struct req {
@@ -28,6 +30,7 @@ struct req {
 	size_t		 outlen;
 	int		 dev;		/* device or group index */
 	int		 kind;		/* K_* */
+	int		 tries;
 };
 
 enum { K_SIGNUP, K_LOGIN, K_GROUP };
@@ -138,6 +141,13 @@ done(struct req *r, long status, int *bad)
 	char err[128];
 	struct dev *d = r->kind == K_GROUP ? NULL : &B.devs[r->dev];
 
+	if (status == 503 && r->tries < SETUP_RETRIES) {
+		struct req *again = r->kind == K_SIGNUP ? signup(r->dev) :
+		    r->kind == K_LOGIN ? login(r->dev) : group_create(r->dev);
+		if (again != NULL)
+			again->tries = r->tries + 1;
+		return again;
+	}
 	if (r->out != NULL)
 		v = json_parse_object(r->out, r->outlen, err, sizeof(err));
 	switch (r->kind) {
@@ -225,6 +235,30 @@ run(struct req *(*make)(int), const int *todo, int n)
 	return bad ? -1 : 0;
 }
 
+/* GET /v1/discover: the chat URL when every login was kept from before. */
+static void
+discover(const char *token)
+{
+	struct req *r = req_new(K_LOGIN, 0, "/v1/discover", NULL, token);
+	jv v;
+	long status = 0;
+	char err[128];
+	const char *s;
+
+	if (r == NULL)
+		return;
+	curl_easy_setopt(r->h, CURLOPT_HTTPGET, 1L);
+	if (curl_easy_perform(r->h) == CURLE_OK && curl_easy_getinfo(r->h,
+	    CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200 &&
+	    r->out != NULL) {
+		v = json_parse_object(r->out, r->outlen, err, sizeof(err));
+		if ((s = json_str(v, "chat_url", NULL)) != NULL)
+			snprintf(chat_url, sizeof(chat_url), "%s", s);
+		jv_free(v);
+	}
+	req_free(r);
+}
+
 int
 setup_http(void)
 {
@@ -252,6 +286,8 @@ setup_http(void)
 		log_info("making %d groups", n);
 	if (run(group_create, todo, n) == -1)
 		goto fail;
+	if (B.o.ws == NULL && chat_url[0] == '\0' && B.ndevs > 0)
+		discover(B.devs[0].token);
 	if (B.o.ws == NULL && chat_url[0] != '\0')
 		B.o.ws = strdup(chat_url);
 	free(todo);

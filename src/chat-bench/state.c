@@ -1,7 +1,8 @@
 /*
  * state: what a run keeps for the next one with --state FILE, so users are
  * signed up and devices logged in once, and a device resumes after the
- * newest message it holds instead of syncing old runs again.  A line a
+ * newest message it holds (received, or its own and acked) instead of
+ * syncing old runs again.  A line a
  * device, a line a group:
  *
  *   d USER DEVICE TOKEN LAST_ID
@@ -102,7 +103,9 @@ state_save(const char *path)
 		if (B.devs[i].token != NULL) {
 			fprintf(out, "d %s %s %s %016llx\n", B.devs[i].user,
 			    B.devs[i].device, B.devs[i].token,
-			    (unsigned long long)B.devs[i].last_id);
+			    (unsigned long long)(B.devs[i].last_acked >
+			    B.devs[i].last_id ? B.devs[i].last_acked :
+			    B.devs[i].last_id));
 			n++;
 		}
 	for (i = 0; i < B.ngroups; i++)
