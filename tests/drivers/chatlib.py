@@ -157,6 +157,7 @@ class Client:
             for f in list(self.waiters.values()):
                 if not f.done():
                     f.set_exception(Closed())
+                    f.exception()   # retrieved: no warning if unawaited
             self.waiters.clear()
             if not self.synced.done():
                 self.synced.set_exception(Closed())

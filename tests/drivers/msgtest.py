@@ -632,7 +632,9 @@ async def chaos(a, store):
     phantom = sum(len(c.ids - set(sent.values())) for c in recv)
     dups = sum(c.dups for c in everyone)
     order = sum(c.order for c in everyone)
-    # Each cid stored once: bob's inbox holds both streams.
+    # Each cid stored once: bob's inbox holds both streams.  A new socket:
+    # chat-store may have been restarted under us.
+    store = Ipc("store")
     stored, after = {}, None
     while True:
         kw = {"user": "bob", "limit": 1000}
