@@ -354,6 +354,19 @@ PY
 	    "$API/v1/login" "$API/v1/login"
 	assert_output --partial 'Re-using existing connection'
 	[ "$(printf '%s' "$output" | grep -o '"token"' | wc -l)" = 2 ]
+	# HEAD gets headers only, so the connection stays usable
+	run curl -sv -I "$API/v1/health" "$API/v1/health"
+	assert_output --partial 'Re-using existing connection'
+}
+
+@test "Expect: 100-continue is answered, so the body is not held back" {
+	# a body that fails validation at once, so only the wait could be slow
+	run curl -sv -m 5 -w '\n%{time_total}\n' -H 'Expect: 100-continue' \
+	    -d '{"user":"alice","pass":"x"}' "$API/v1/login"
+	assert_output --partial '< HTTP/1.1 100 Continue'
+	assert_output --partial "'password'"
+	# curl waits 1 s for a 100 that never comes; this one came
+	[ "$(printf '%s' "$output" | tail -1 | cut -d. -f1)" = 0 ]
 }
 
 @test "store killed: 503 unavailable; store back: 200 without restarting chat-api" {

@@ -216,6 +216,27 @@ read_request(struct lws *wsi, struct api_req *r, const char *uri)
 	return 0;
 }
 
+/*
+ * A client that sent "Expect: 100-continue" waits for this before sending
+ * its body (curl for a second); lws 4.1 does not send it.  On h1, lws_write
+ * of headers is a plain write, buffered by lws if the socket is full.
+ */
+static void
+continue_100(struct lws *wsi)
+{
+	static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	unsigned char buf[LWS_PRE + sizeof(line)];
+	char v[32];
+
+	if (lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP_EXPECT) <= 0 ||
+	    strcasecmp(v, "100-continue") != 0)
+		return;
+	memcpy(buf + LWS_PRE, line, sizeof(line) - 1);
+	if (lws_write(wsi, buf + LWS_PRE, sizeof(line) - 1,
+	    LWS_WRITE_HTTP_HEADERS) != (int)sizeof(line) - 1)
+		log_warnx("unable to send 100 Continue");
+}
+
 /* LWS_CALLBACK_HTTP: a new request. */
 static int
 on_request(struct lws *wsi, struct pss *pss, const char *uri)
@@ -249,8 +270,10 @@ on_request(struct lws *wsi, struct pss *pss, const char *uri)
 		    "request body is larger than %zu bytes", api.max_body);
 		return 0;
 	}
-	if (r->declared > 0 || (r->declared == 0 && r->method == API_POST))
+	if (r->declared > 0 || (r->declared == 0 && r->method == API_POST)) {
+		continue_100(wsi);
 		return 0;		/* dispatched at BODY_COMPLETION */
+	}
 	if (r->declared < 0 && (r->method == API_POST ||
 	    r->method == API_PUT || r->method == API_PATCH))
 		r->close_after = 1;	/* lws would wait for a body */
@@ -335,6 +358,8 @@ on_writable(struct lws *wsi, struct pss *pss)
 		if (lws_finalize_write_http_header(wsi, start, &p, end))
 			return -1;
 		r->headers_sent = 1;
+		if (strcmp(r->method_name, "HEAD") == 0)
+			r->resp_off = r->resp_len;	/* headers only */
 	}
 	while (r->resp_off < r->resp_len) {
 		if (lws_send_pipe_choked(wsi)) {
