@@ -71,6 +71,10 @@ frame_handle(struct conn *c, const char *buf, size_t len)
 			conn_error(c, NULL, "unauthorized", "the first frame "
 			    "must be auth");
 			conn_close(c, CLOSE_NO_AUTH, "auth expected", 1);
+		} else if (c->state == CONN_AUTHING) {
+			/* rx flow control holds these; should one slip
+			 * through, it must not act before the token is. */
+			conn_error(c, NULL, "unauthorized", "wait for ready");
 		} else
 			frames[i].fn(c, jv_copy(f));
 		jv_free(f);
