@@ -535,6 +535,32 @@ store_device() {
 	[ "$(reqs hook | jq -r '.headers["idempotency-key"]' | sort -u)" = 0000000000000851 ]
 }
 
+@test "connections are reused: sequential jobs to one provider share one connection" {
+	stub_start hook
+	push_start
+	for d in 1 2 3 4 5; do
+		enqueue "r$d" d1 webhook "http://127.0.0.1:$hook_PORT/h" 0000000000000c0$d
+		wait_until 5 nreqs_is hook "$d"
+	done
+	[ "$(reqs hook | jq -r .peer | sort -u | wc -l)" -eq 1 ]
+}
+
+@test "https: HTTP/2 offered by ALPN, and an unverifiable certificate is refused" {
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$BATS_TEST_TMPDIR/k.pem" \
+	    -out "$BATS_TEST_TMPDIR/c.pem" -days 1 -subj /CN=127.0.0.1 2>/dev/null
+	port=$(free_port)
+	openssl s_server -accept "$port" -cert "$BATS_TEST_TMPDIR/c.pem" \
+	    -key "$BATS_TEST_TMPDIR/k.pem" -alpn h2 -www -trace \
+	    > "$BATS_TEST_TMPDIR/tls.out" 2>&1 </dev/null &
+	track_pid $! s_server
+	wait_until 5 grep -q ACCEPT "$BATS_TEST_TMPDIR/tls.out"
+	push_start
+	enqueue bob d1 webhook "https://127.0.0.1:$port/h" 0000000000000d01
+	wait_until 5 grep -q "retry bob/d1.*SSL certificate" "$CHAT_HOME/log/chat-push.log"
+	grep -A3 "application_layer_protocol_negotiation" "$BATS_TEST_TMPDIR/tls.out" | grep -qx " *h2"
+	queued_is 1
+}
+
 @test "a job older than push_max_age is given up and logged" {
 	stub_start hook
 	stub_ctl hook '{"mode":"status","status":503}'
