@@ -41,6 +41,9 @@ setup() {
 
 teardown() {
 	chat_teardown
+	# a sanitizer build reports into the daemons' logs: fail on any
+	! grep -H -A5 -e AddressSanitizer -e LeakSanitizer -e 'runtime error' \
+	    "$CHAT_HOME"/log/*.log
 }
 
 start_store() {
@@ -181,7 +184,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 }
 
 @test "after a silent drop: offline after presence_timeout, not before" {
-	start_presenced 3
+	start_presenced 4
 	fake_chatd c1; fake_chatd c4
 	ev c1 connect bob b1
 	keep_alive c1 bob b1
@@ -193,15 +196,18 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 	barrier c1
 	run events c1
 	refute_output --partial "alice offline"
-	assert_equal "$(status_of alice alice)" online
-	wait_until 5 has_event c1 "alice offline bob"
+	# (on a machine too loaded to ask in time, the bound below still holds)
+	if [ $(( $(now_ms) - t0 )) -lt 3000 ]; then
+		assert_equal "$(status_of alice alice)" online
+	fi
+	wait_until 8 has_event c1 "alice offline bob"
 	elapsed=$(( $(now_ms) - t0 ))
-	[ "$elapsed" -ge 2900 ] || fail "offline after $elapsed ms, before the 3 s timeout"
-	[ "$elapsed" -le 4500 ] || fail "offline only after $elapsed ms"
+	[ "$elapsed" -ge 3900 ] || fail "offline after $elapsed ms, before the 4 s timeout"
+	[ "$elapsed" -le 7000 ] || fail "offline only after $elapsed ms"
 }
 
 @test "a blip (drop, then back before the timeout) shows no offline" {
-	start_presenced 3
+	start_presenced 4
 	fake_chatd c1; fake_chatd c4; fake_chatd c5
 	ev c1 connect bob b1
 	keep_alive c1 bob b1
@@ -210,9 +216,9 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 	ev c4 drop alice a1
 	sleep 1
 	ev c5 connect alice a1		# back, through another chatd
-	# past the first deadline (t0 + 3 s), inside the new one
-	while [ $(( $(now_ms) - t0 )) -lt 3600 ]; do sleep 0.1; done
-	ev c5 beat alice a1
+	keep_alive c5 alice a1
+	# past the first deadline (t0 + 4 s)
+	while [ $(( $(now_ms) - t0 )) -lt 4600 ]; do sleep 0.1; done
 	barrier c1
 	assert_equal "$(count_events c1 "alice online bob")" 1
 	assert_equal "$(count_events c1 "alice offline bob")" 0
@@ -220,6 +226,8 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 	# a late close from the chatd it left does not count
 	ev c4 close alice a1
 	assert_equal "$(status_of alice alice)" online
+	run ipc presence '{"op":"status"}'
+	assert_equal "$(jqr "$output" .stale)" 1
 }
 
 @test "two devices: online until both are gone" {
@@ -384,6 +392,7 @@ pres_status() { jqr "$(ipc presence '{"op":"status"}')" "$1"; }
 	start_presenced 30
 	start_link L1; start_link L2
 	to_link L2 "connect bob b1"
+	wait_until 5 [ "$(status_of bob bob)" = online ]
 	to_link L1 "connect alice a1"
 	wait_until 5 [ "$(link_pushed L2 bob alice online)" = 1 ]
 	# 200 frames from alice inside a second: at most a beat or two
