@@ -69,6 +69,9 @@ listen_bg() {
 synced_count() { grep -c 'info: synced' "$T/$1.err" 2>/dev/null || true; }
 synced_since() { [ "$(synced_count "$1")" -gt "$2" ]; }
 
+# gone PID: the process has exited.
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
 # msgs USER: the msg frames USER's listener printed, one per line.
 msgs() { jq -c 'select(.type == "msg")' "$T/$1.out" 2>/dev/null; }
 # has_msgs USER N: at least N printed.
@@ -165,9 +168,12 @@ has_msgs() { [ "$(msgs "$1" | wc -l)" -ge "$2" ]; }
 	assert_success
 	wait_until 10 has_msgs alice 1
 	[ "$(msgs alice | jq -r 'select(.from == "bob") | .body')" = "hi alice" ]
-	# bob's listener is not disturbed by bob's own send
+	# bob's listener is not disturbed by bob's own send (a second device
+	# of the login), and shows what bob sent, as any other device would
 	kill -0 "$BOB"
-	[ "$(msgs bob | wc -l)" -eq 1 ]
+	wait_until 10 has_msgs bob 2
+	[ "$(msgs bob | jq -r '.from + ":" + .body' | tr '\n' '|')" = "alice:hello bob|bob:hi alice|" ]
+	! grep -q reconnecting "$T/bob.err"
 }
 
 @test "chat: listen --format text prints lines for people" {
@@ -345,9 +351,11 @@ has_msgs() { [ "$(msgs "$1" | wc -l)" -ge "$2" ]; }
 	exec 7> "$T/feed"
 	seq 6 10 >&7
 	sleep 0.5
-	start_chatd
+	# (chatd must not inherit the pipe's write end, or stdin never ends)
+	start_chatd 7>&-
 	seq 11 15 >&7
 	exec 7>&-
+	wait_until 20 gone "$SEND"
 	wait "$SEND"
 	wait_until 15 has_msgs bob 15
 	kill -0 "$BOB"
