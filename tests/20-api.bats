@@ -103,7 +103,7 @@ login() {
 	expect 200
 	[ "$(jqr "$body" .chat_url)" = "$CHAT_CHATD_URL" ]
 	# a stand-in chat-route that knows two chatds
-	python3 - "$CHAT_RUN/route.sock" <<'PY' &
+	"${PY:-python3}" - "$CHAT_RUN/route.sock" <<'PY' &
 import json, os, socket, sys
 s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
 while True:
@@ -121,7 +121,7 @@ PY
 		req GET /v1/discover "" "$TOKEN"
 		[ "$(jqr "$body" .chat_url)" = "ws://127.0.0.1:9002/v1/ws" ]
 	}
-	wait_until 5 picked
+	wait_until 10 picked
 	login alice
 	[ "$(jqr "$body" .chat_url)" = "ws://127.0.0.1:9002/v1/ws" ]
 }

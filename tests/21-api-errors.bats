@@ -349,7 +349,7 @@ login() {
 		done
 	done
 	# raw garbage on the socket
-	printf 'GARBAGE\r\n\r\n' | timeout 2 python3 -c '
+	printf 'GARBAGE\r\n\r\n' | timeout 5 "${PY:-python3}" -c '
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(sys.stdin.buffer.read()); s.settimeout(1)
