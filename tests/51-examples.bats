@@ -113,7 +113,7 @@ has_body() { bodies "$1" "$2" | grep -qxF "$3"; }
 	run "$EX/backup.sh" "$T"
 	assert_success
 	file="$T/chat-backup-$(date -u +%Y-%m-%d).ndjson"
-	assert_output "$file"
+	assert_line "$file"
 	[ -s "$file" ]
 	jq -e -s 'map(select(.key == "u/alice")) | length == 1' "$file"
 	[ -z "$(ls "$T" | grep '\.tmp\.' || true)" ]
