@@ -161,3 +161,12 @@ drive() {
 	run "$CHAT_BIN/chatd" --listen "127.0.0.1:$CHATD_PORT"
 	[ "$status" = 111 ]
 }
+
+@test "with presenced, friends' presence is sent on auth and pushed on each change" {
+	start_chatd
+	start_daemon presenced
+	wait_for_sock "$CHAT_RUN/presence.sock"
+	drive presence-push --url "$URL"
+	run ipc presence '{"op":"status"}'
+	[ "$(jqr "$output" '.connects >= 3 and .byes >= 1')" = true ]
+}

@@ -11,7 +11,8 @@
  * The parts, one file each: conn.c (a connection: queue, close, registry,
  * rate), ws.c (the lws protocol callback), frames.c (client frames), sync.c
  * (catch-up from the inbox and ordering of live deliveries), upstream.c
- * (chat-route and chat-store clients), ctl.c (our control socket).
+ * (chat-route and chat-store clients), presence.c (presenced), ctl.c (our
+ * control socket).
  */
 #ifndef CHATD_H
 #define CHATD_H
@@ -118,6 +119,12 @@ struct conn {
 	int		 held_over;	/* held deliveries overflowed */
 	struct fq	 held;		/* live deliveries during a read */
 
+	/* presence.c */
+	struct conn	*unext, *uprev;	/* the user's other connections here */
+	int		 indexed;
+	int		 peer_closed;	/* the client sent a close frame */
+	ev_tstamp	 beat_at;
+
 	/* recv: cursor.set, one in flight, the newest wins */
 	uint64_t	 cur_want, cur_sent;
 	int		 cur_busy;
@@ -216,6 +223,20 @@ void upstream_stop(void);
  * reconnect announces every device anew). */
 void upstream_online(struct conn *c);
 void upstream_offline(struct conn *c);
+
+/* presence.c */
+/* Connects to presenced (and keeps trying). */
+int presence_start(char *err, size_t errlen);
+void presence_stop(void);
+/* c authenticated: indexed by user, "connect" told to presenced. */
+void presence_online(struct conn *c);
+/* c is gone: kind "bye", "close" or "drop" for presenced, or NULL when a
+ * newer connection of the device replaced it (nothing to tell). */
+void presence_offline(struct conn *c, const char *kind);
+/* c sent a frame: a beat, at most one per device every 2 s. */
+void presence_heard(struct conn *c);
+/* Sends c its friends' presence (presence.friends), when it arrives. */
+void presence_friends(struct conn *c);
 
 /* ctl.c */
 int ctl_start(char *err, size_t errlen);

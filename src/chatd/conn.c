@@ -65,6 +65,7 @@ conn_closed(struct conn *c)
 		strmap_del(&chatd.devices, c->key, c->keylen);
 		upstream_offline(c);
 	}
+	presence_offline(c, c->peer_closed ? "close" : "drop");
 	if (c->state >= CONN_SYNCING)
 		log_info("'%s' on %s closed", c->key, c->peer);
 	c->state = CONN_DEAD;
@@ -157,10 +158,12 @@ conn_register(struct conn *c)
 		log_info("'%s' connected again from %s: closing the one on %s",
 		    c->key, c->peer, old->peer);
 		old->keylen = 0;	/* no longer registered */
+		presence_offline(old, NULL);
 		conn_close(old, CLOSE_REPLACED, "replaced by a new connection",
 		    1);
 	}
 	upstream_online(c);
+	presence_online(c);
 }
 
 struct conn *

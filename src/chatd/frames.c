@@ -64,6 +64,7 @@ frame_handle(struct conn *c, const char *buf, size_t len)
 		jv_free(f);
 		return;
 	}
+	presence_heard(c);	/* any frame is activity */
 	for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
 		if (strcmp(type, frames[i].type) != 0)
 			continue;
@@ -157,6 +158,7 @@ on_device(void *arg, jv reply)
 	    jv_string("user"), jv_string(c->user)), jv_string("device"),
 	    jv_string(c->device)), jv_string("cursor"), jv_string(hex)));
 	sync_start(c, cursor, 0);
+	presence_friends(c);
 out:
 	jv_free(reply);
 	conn_unref(c);
@@ -511,6 +513,7 @@ frame_bye(struct conn *c, jv f)
 		upstream_offline(c);
 		c->keylen = 0;
 	}
+	presence_offline(c, "bye");
 	conn_close(c, CLOSE_NORMAL, "bye", 0);
 	jv_free(f);
 }

@@ -118,6 +118,8 @@ main(int argc, char **argv)
 	strmap_init(&chatd.devices);
 	if (upstream_start(err, sizeof(err)) == -1)
 		fatalx(EXIT_USAGE, "%s", err);
+	if (presence_start(err, sizeof(err)) == -1)
+		fatalx(EXIT_USAGE, "%s", err);
 	if (ctl_start(err, sizeof(err)) == -1)
 		fatalx(EXIT_TEMP, "%s", err);
 	if (ws_start(err, sizeof(err)) == -1)
@@ -133,6 +135,7 @@ main(int argc, char **argv)
 	ev_run(chatd.loop, 0);
 
 	ev_run(chatd.loop, EVRUN_NOWAIT);	/* flush the offline events */
+	presence_stop();
 	upstream_stop();
 	strmap_free(&chatd.devices);
 	log_info("stopped");

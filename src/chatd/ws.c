@@ -142,6 +142,10 @@ callback_chat(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return *pc != NULL ? on_receive(*pc, in, len) : -1;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return *pc != NULL ? on_writeable(*pc) : -1;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (*pc != NULL)
+			(*pc)->peer_closed = 1;
+		return 0;
 	case LWS_CALLBACK_CLOSED:
 		if (*pc != NULL) {
 			conn_closed(*pc);

@@ -660,6 +660,53 @@ async def chaos(a, store):
     return out
 
 
+async def wait_for(cond, what, timeout=10):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("timed out: %s" % what)
+        await asyncio.sleep(0.02)
+
+
+@scenario
+async def presence_push(a, store):
+    """With presenced: a device gets its friends' presence on auth, and
+    each change of a friend (online, bye, clean close) is pushed at once;
+    a non-friend's changes are not."""
+    make_users(store, ["alice", "bob", "carol"])
+    store.ok("friend.add", user="alice", other="bob")
+    store.ok("friend.add", user="bob", other="alice")
+    bob = await device(store, a.url, "bob")
+    al = await device(store, a.url, "alice")
+
+    def seen(user, status):
+        return any(p["user"] == user and p["status"] == status
+                   for p in al.presence)
+    await wait_for(lambda: seen("bob", "online"), "bob online on auth")
+    check(all(isinstance(p["last_active_at"], int) and
+              p["last_active_at"] > 0 for p in al.presence),
+          "last_active_at: %s" % al.presence)
+    await bob.send_raw('{"type":"bye"}')
+    check(await bob.wait_closed() == 1000, "bye closes with 1000")
+    await wait_for(lambda: seen("bob", "offline"), "bob offline after bye",
+                   timeout=3)
+    n = len(al.presence)
+    bob = await device(store, a.url, "bob", bob.device)
+    await wait_for(lambda: len(al.presence) > n and
+                   al.presence[-1]["status"] == "online", "bob back online")
+    n = len(al.presence)
+    await bob.close()
+    await wait_for(lambda: len(al.presence) > n and
+                   al.presence[-1]["status"] == "offline",
+                   "bob offline after a clean close", timeout=3)
+    ca = await device(store, a.url, "carol")
+    await ca.send_raw('{"type":"hb"}')
+    await asyncio.sleep(0.5)
+    check(not any(p["user"] == "carol" for p in al.presence),
+          "carol is not a friend: %s" % al.presence)
+    return {"frames": len(al.presence)}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("scenario", choices=sorted(SCENARIOS) + ["seed"])
