@@ -123,7 +123,6 @@ struct conn {
 	struct conn	*unext, *uprev;	/* the user's other connections here */
 	int		 indexed;
 	int		 peer_closed;	/* the client sent a close frame */
-	ev_tstamp	 beat_at;
 
 	/* recv: cursor.set, one in flight, the newest wins */
 	uint64_t	 cur_want, cur_sent;
@@ -230,13 +229,15 @@ int presence_start(char *err, size_t errlen);
 void presence_stop(void);
 /* c authenticated: indexed by user, "connect" told to presenced. */
 void presence_online(struct conn *c);
-/* c is gone: kind "bye", "close" or "drop" for presenced, or NULL when a
- * newer connection of the device replaced it (nothing to tell). */
+/* c is gone: kind "bye", "close" (clean, on either side's initiative) or
+ * "drop" (silent) for presenced; once per connection. */
 void presence_offline(struct conn *c, const char *kind);
-/* c sent a frame: a beat, at most one per device every 2 s. */
+/* c sent a frame: activity (presence_link coalesces the beats). */
 void presence_heard(struct conn *c);
 /* Sends c its friends' presence (presence.friends), when it arrives. */
 void presence_friends(struct conn *c);
+/* presence_link's counters, for the status op. */
+jv presence_status(void);
 
 /* ctl.c */
 int ctl_start(char *err, size_t errlen);

@@ -65,7 +65,8 @@ conn_closed(struct conn *c)
 		strmap_del(&chatd.devices, c->key, c->keylen);
 		upstream_offline(c);
 	}
-	presence_offline(c, c->peer_closed ? "close" : "drop");
+	/* Clean if the client sent a close frame or we closed on purpose. */
+	presence_offline(c, c->peer_closed || c->close_code ? "close" : "drop");
 	if (c->state >= CONN_SYNCING)
 		log_info("'%s' on %s closed", c->key, c->peer);
 	c->state = CONN_DEAD;
@@ -154,16 +155,16 @@ conn_register(struct conn *c)
 		conn_close(c, CLOSE_TRY_AGAIN, "out of memory", 0);
 		return;
 	}
+	upstream_online(c);
+	presence_online(c);	/* before the old one goes: no flicker */
 	if (old != NULL && old != c) {
 		log_info("'%s' connected again from %s: closing the one on %s",
 		    c->key, c->peer, old->peer);
 		old->keylen = 0;	/* no longer registered */
-		presence_offline(old, NULL);
+		presence_offline(old, "close");
 		conn_close(old, CLOSE_REPLACED, "replaced by a new connection",
 		    1);
 	}
-	upstream_online(c);
-	presence_online(c);
 }
 
 struct conn *

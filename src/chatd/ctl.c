@@ -48,6 +48,7 @@ op_status(jv req, jv reply)
 	NUM(reply, slow_closed); NUM(reply, too_big); NUM(reply, auth_ok);
 	NUM(reply, auth_failed); NUM(reply, auth_timeout); NUM(reply, syncs);
 	NUM(reply, synced_msgs); NUM(reply, resyncs);
+	SET(reply, "presence", presence_status());
 	return reply;
 }
 
