@@ -263,6 +263,40 @@ s.sendall(b"{not json\n"); print(s.makefile().readline())' "$CHAT_RUN/push.sock"
 	! grep -q "secret text" "$BATS_TEST_TMPDIR/fcm.log"
 }
 
+@test "fcm: a failed token exchange is retried; a 401 drops the cached token" {
+	stub_start fcm
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$BATS_TEST_TMPDIR/rsa.pem" 2>/dev/null
+	jq -n --rawfile k "$BATS_TEST_TMPDIR/rsa.pem" '{project_id:"p1", private_key_id:"k",
+	    private_key:$k, client_email:"e@x", token_uri:"http://unused/token"}' > "$BATS_TEST_TMPDIR/sa.json"
+	export CHAT_PUSH_FCM_CREDENTIALS="$BATS_TEST_TMPDIR/sa.json"
+	export CHAT_PUSH_FCM_TOKEN_URI="http://127.0.0.1:$fcm_PORT/token"
+	export CHAT_PUSH_FCM_BASE="http://127.0.0.1:$fcm_PORT"
+	stub_ctl fcm '{"mode":"status","status":500,"match":"/token","count":1}'
+	push_start
+	enqueue bob d1 fcm fcm 0000000000000e01 '.token="t1"'
+	wait_until 10 nreqs_is fcm 1 '.path|endswith(":send")'
+	nreqs_is fcm 2 '.path=="/token"'
+	[ "$(jqr "$(reqs fcm '.path|endswith(":send")')" .headers.authorization)" = "Bearer stub-token-1" ]
+	grep -q "token exchange at .* failed" "$CHAT_HOME/log/chat-push.log"
+	# the provider refuses the access token once: a new one is fetched
+	stub_ctl fcm '{"mode":"status","status":401,"match":":send","count":1}'
+	enqueue bob d2 fcm fcm 0000000000000e02 '.token="t2"'
+	wait_until 10 nreqs_is fcm 1 '(.path|endswith(":send")) and .answer==200 and .headers.authorization=="Bearer stub-token-2"'
+	nreqs_is fcm 3 '.path=="/token"'
+	wait_until 5 queued_is 0
+}
+
+@test "fcm and apns jobs with no credentials configured are dropped with a warning" {
+	push_start
+	enqueue bob d1 fcm fcm 0000000000000e11 '.token="t1"'
+	enqueue bob d2 apns "" 0000000000000e12 '.token="abcd"'
+	wait_until 5 queued_is 0
+	grep -q "failed bob/d1 via fcm: fcm is not configured" "$CHAT_HOME/log/chat-push.log"
+	grep -q "failed bob/d2 via apns: apns is not configured" "$CHAT_HOME/log/chat-push.log"
+	run ipc push '{"op":"status"}'
+	assert_output --partial '"failed":2'
+}
+
 @test "apns: ES256 provider JWT, apns-topic/push-type/collapse-id headers, /3/device path" {
 	stub_start apns
 	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
@@ -297,6 +331,16 @@ s.sendall(b"{not json\n"); print(s.makefile().readline())' "$CHAT_RUN/push.sock"
 	# a registration naming its bundle id is sent to that topic
 	nreqs_is apns 1 '.path=="/3/device/ffee0011" and .headers["apns-topic"]=="org.example.other"'
 	! grep -q "secret text" "$BATS_TEST_TMPDIR/apns.log"
+	# ExpiredProviderToken: a new JWT, then the retry succeeds
+	stub_ctl apns '{"mode":"status","status":403,"body":"{\"reason\":\"ExpiredProviderToken\"}","count":1}'
+	enqueue bob d1 apns "" 00000000000000e3 '.token="a1b2c3d4e5f6"'
+	wait_until 10 nreqs_is apns 1 '.answer==200 and .headers["apns-collapse-id"]=="00000000000000e3"'
+	old=$(reqs apns '.answer==403' | jq -r .headers.authorization)
+	new=$(reqs apns '.answer==200 and .headers["apns-collapse-id"]=="00000000000000e3"' | jq -r .headers.authorization)
+	[ "$old" = "$auth" ]
+	[ "$new" != "$old" ]
+	run jwt_check "${new#bearer }" "$BATS_TEST_TMPDIR/ec.pub"
+	assert_success
 }
 
 @test "collapse: 5 jobs for one device within the window make 1 request (count 5, newest key)" {

@@ -8,7 +8,8 @@
  * "aud":token_uri, "iat", "exp":iat+3600}, POSTed form-encoded to the token
  * URI (push_fcm_token_uri overrides the file's).  The token is cached
  * until a minute before it expires; one exchange at a time, batches wait
- * for it (PROV_WAIT) and are woken when it lands.
+ * for it (PROV_WAIT) and are woken when it lands.  After a failed exchange
+ * none is tried for push_backoff_ms: the batches back off meanwhile.
  *
  *   POST {push_fcm_base}/v1/projects/{project_id}/messages:send
  *   Authorization: Bearer {access_token}
@@ -118,7 +119,7 @@ on_token(void *arg, const struct http_res *res)
 		log_warnx("fcm: token exchange at '%s' failed: %s", token_uri,
 		    res->curl_code ? res->error : res->status != 200 ?
 		    "no 200" : "no access_token");
-		fail_until = now_ms() + 5000;
+		fail_until = now_ms() + (uint64_t)conf_int("push_backoff_ms");
 	} else {
 		json_int(o, "expires_in", &ttl);
 		free(access);
