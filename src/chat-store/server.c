@@ -72,7 +72,7 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 	struct store_conn *sc = ipc_conn_data(c);
 	struct store_req *r;
 	char err[256];
-	const char *op;
+	const char *op = NULL;
 	size_t oplen;
 	jv o;
 
@@ -107,8 +107,12 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 		}
 		r->req = o;
 	}
-	if (r->op < 0)
+	if (r->op < 0) {
 		__atomic_add_fetch(&stats.errors, 1, __ATOMIC_RELAXED);
+		if (jv_is_valid(r->req))
+			log_warnx("%s: bad request: %s", ipc_conn_name(c),
+			    op == NULL ? "no 'op'" : err);
+	}
 	if (sc->bl_tail != NULL)
 		sc->bl_tail->next = r;
 	else
