@@ -597,3 +597,27 @@ PY
 	"$CHAT_BIN/chat-store" dump --prefix i/loadb/ | cut -f1 | sed 's|^i/loadb/||' | sort > "$BATS_TEST_TMPDIR/inbox"
 	assert_equal "$(sort -u "$acks" | comm -23 - "$BATS_TEST_TMPDIR/inbox" | wc -l)" 0
 }
+
+@test "store: a torn log tail after kill -9 still opens" {
+	start_store
+	acks=$BATS_TEST_TMPDIR/acks
+	: > "$acks"
+	"$PY" "$LOAD" --setup --conns 4 --count 200000 --window 64 --acks "$acks" \
+	    "$CHAT_RUN/store.sock" > /dev/null &
+	load=$!
+	track_pid "$load" appendload
+	wait_until 20 acks_at_least "$acks" 1000
+	kill -KILL "$STORE_PID"
+	wait "$load" || true
+	log=$(ls -t "$CHAT_HOME"/db/*.log | head -1)
+	truncate -s -37 "$log"
+	start_store
+	ok '{"op":"status"}'
+	stop_pid "$STORE_PID"
+	"$CHAT_BIN/chat-store" dump --prefix i/loadb/ | cut -f1 | sed 's|^i/loadb/||' | sort > "$BATS_TEST_TMPDIR/inbox"
+	# what this asserts is that the store opens; cutting 37 synced bytes
+	# may drop the last batch whole, acked or not, so the count is reported
+	# (row 12's real case, an unsynced tail, is the kill -9 test above)
+	missing=$(sort -u "$acks" | comm -23 - "$BATS_TEST_TMPDIR/inbox" | wc -l)
+	echo "# torn tail: acked $(sort -u "$acks" | wc -l), missing $missing" >&3
+}
