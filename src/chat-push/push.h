@@ -5,8 +5,9 @@
  *   queue.c    the job queue in chat-push's own LevelDB ($CHAT_HOME/push),
  *              keys ordered by due time, written with group commit
  *   job.c      a job's fields checked, and what one notification says
- *   sched.c    jobs grouped per device (collapse), due times, dispatch,
- *              retries with backoff, what each outcome does to the queue
+ *   batch.c    the per-device batches (collapse) and the heap of due times
+ *   sched.c    when a batch is sent, dispatch, retries with backoff, what
+ *              each outcome does to the queue
  *   http.c     libcurl's multi interface driven by the libev loop
  *   jwt.c      base64url and JWTs signed RS256 (FCM) and ES256 (APNs)
  *   prov_*.c   the request shape of each provider
@@ -165,6 +166,50 @@ int queue_dirty(void);
 int queue_commit(char *err, size_t errlen);
 /* Counters for status. */
 unsigned long queue_commits(void);
+
+/* --- batch.c ------------------------------------------------------------- */
+
+/* A device's jobs, oldest first, sent as one notification. */
+enum batch_state {
+	B_WAIT,		/* in the heap until due */
+	B_FLIGHT,	/* a request is in flight */
+	B_CLEAR,	/* push.clear asked of chat-store */
+	B_AUTH		/* waiting for the provider's credentials */
+};
+
+struct batch {
+	char		*user, *device;
+	struct job	*head, *tail;
+	int		 njobs;
+	int		 nsent;		/* jobs covered by the request in flight */
+	int		 sealed;	/* > 0: the next try covers exactly these */
+	int		 attempts;
+	int		 state;
+	int		 cancelled;	/* push.cancel came while in flight */
+	uint64_t	 due;
+	size_t		 hi;		/* heap index while B_WAIT */
+	struct batch	*hnext;		/* hash chain */
+	struct batch	*wnext;		/* waiting for credentials */
+};
+
+
+/* FNV-1a of three strings, for the table and the recent-delivery ring. */
+uint64_t batch_hash(const char *a, const char *b, const char *c);
+/* The batch of (user, device); with create, a new empty one (state
+ * B_WAIT, not in the heap) if there is none; else NULL. */
+struct batch *batch_get(const char *user, const char *device, int create);
+/* Forgets b (its jobs must be gone) and frees it. */
+void batch_free(struct batch *b);
+size_t batch_count(void);
+/* Calls fn for every batch; fn may free the batch it is given. */
+void batch_each(void (*fn)(struct batch *, void *), void *arg);
+/* The heap of waiting batches: push sets state B_WAIT; remove is a no-op
+ * for a batch not in it; up restores order after b's due time fell. */
+void heap_push(struct batch *b);
+void heap_remove(struct batch *b);
+void heap_up(size_t i);
+/* The earliest waiting batch, or NULL. */
+struct batch *heap_top(void);
 
 /* --- sched.c -------------------------------------------------------------- */
 

@@ -32,23 +32,6 @@
 #include "util.h"
 #include "push.h"
 
-enum { B_WAIT, B_FLIGHT, B_CLEAR, B_AUTH };
-
-struct batch {
-	char		*user, *device;
-	struct job	*head, *tail;
-	int		 njobs;
-	int		 nsent;		/* jobs covered by the request in flight */
-	int		 sealed;	/* > 0: the next try covers exactly these */
-	int		 attempts;
-	int		 state;
-	int		 cancelled;	/* push.cancel came while in flight */
-	uint64_t	 due;
-	size_t		 hi;		/* heap index while B_WAIT */
-	struct batch	*hnext;		/* hash chain */
-	struct batch	*wnext;		/* waiting for credentials */
-};
-
 struct push_stats push_stats;
 
 static struct ev_loop	*loop;
@@ -56,11 +39,7 @@ static ev_timer		 tick;
 static sched_report_fn	*report;
 static struct ipc_client *store;
 
-static struct batch	**buckets;
-static size_t		 nbuckets, nbatches;
 static unsigned long	 njobs_all;
-static struct batch	**heap;
-static size_t		 heaplen, heapcap;
 static struct batch	*authwait;
 static int		 inflight, max_inflight, preview;
 static uint64_t		 collapse_ms, max_age_ms, backoff_ms, backoff_max_ms;
@@ -73,206 +52,6 @@ static struct { uint64_t h, at; } recent[RECENT_N];
 static size_t recent_next;
 
 static void rearm(void);
-static void dispatch(struct batch *b);
-
-static uint64_t
-fnv(const char *a, const char *b, const char *c)
-{
-	const char *parts[3] = { a, b, c };
-	uint64_t h = 1469598103934665603ULL;
-	int i;
-
-	for (i = 0; i < 3; i++) {
-		for (const char *p = parts[i]; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-		h = (h ^ 0x1f) * 1099511628211ULL;
-	}
-	return h;
-}
-
-
-/* --- the batch table ------------------------------------------------------ */
-
-static struct batch **
-slot(const char *user, const char *device)
-{
-	uint64_t h = fnv(user, device, "");
-	struct batch **p = &buckets[h & (nbuckets - 1)];
-
-	while (*p != NULL && (strcmp((*p)->user, user) != 0 ||
-	    strcmp((*p)->device, device) != 0))
-		p = &(*p)->hnext;
-	return p;
-}
-
-static void
-grow(void)
-{
-	struct batch **old = buckets, *b, *next;
-	size_t i, n = nbuckets;
-
-	nbuckets = n ? n * 2 : 1024;
-	buckets = calloc(nbuckets, sizeof(*buckets));
-	if (buckets == NULL)
-		fatalx(EXIT_TEMP, "out of memory");
-	for (i = 0; i < n; i++)
-		for (b = old[i]; b != NULL; b = next) {
-			next = b->hnext;
-			b->hnext = NULL;
-			*slot(b->user, b->device) = b;
-		}
-	free(old);
-}
-
-static struct batch *
-batch_get(const char *user, const char *device, int create)
-{
-	struct batch **p, *b;
-
-	if (nbuckets == 0 || nbatches >= nbuckets)
-		grow();
-	p = slot(user, device);
-	if (*p != NULL || !create)
-		return *p;
-	b = calloc(1, sizeof(*b));
-	if (b == NULL || (b->user = strdup(user)) == NULL ||
-	    (b->device = strdup(device)) == NULL)
-		fatalx(EXIT_TEMP, "out of memory");
-	b->state = B_WAIT;
-	b->hi = (size_t)-1;
-	*p = b;
-	nbatches++;
-	return b;
-}
-
-static void
-batch_free(struct batch *b)
-{
-	struct batch **p = slot(b->user, b->device);
-
-	if (*p == b) {
-		*p = b->hnext;
-		nbatches--;
-	}
-	free(b->user);
-	free(b->device);
-	free(b);
-}
-
-/* --- the heap of waiting batches ------------------------------------------ */
-
-static void
-heap_swap(size_t i, size_t k)
-{
-	struct batch *t = heap[i];
-
-	heap[i] = heap[k];
-	heap[k] = t;
-	heap[i]->hi = i;
-	heap[k]->hi = k;
-}
-
-static void
-heap_up(size_t i)
-{
-	while (i > 0 && heap[(i - 1) / 2]->due > heap[i]->due) {
-		heap_swap(i, (i - 1) / 2);
-		i = (i - 1) / 2;
-	}
-}
-
-static void
-heap_down(size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < heaplen && heap[l]->due < heap[m]->due)
-			m = l;
-		if (r < heaplen && heap[r]->due < heap[m]->due)
-			m = r;
-		if (m == i)
-			return;
-		heap_swap(i, m);
-		i = m;
-	}
-}
-
-static void
-heap_push(struct batch *b)
-{
-	if (heaplen == heapcap) {
-		heapcap = heapcap ? heapcap * 2 : 256;
-		heap = realloc(heap, heapcap * sizeof(*heap));
-		if (heap == NULL)
-			fatalx(EXIT_TEMP, "out of memory");
-	}
-	b->state = B_WAIT;
-	b->hi = heaplen;
-	heap[heaplen++] = b;
-	heap_up(b->hi);
-}
-
-static void
-heap_remove(struct batch *b)
-{
-	size_t i = b->hi;
-
-	if (i == (size_t)-1)
-		return;
-	heaplen--;
-	if (i != heaplen) {
-		heap[i] = heap[heaplen];
-		heap[i]->hi = i;
-		heap_up(i);
-		heap_down(heap[i]->hi);
-	}
-	b->hi = (size_t)-1;
-}
-
-/* --- jobs ------------------------------------------------------------------ */
-
-struct job *
-sched_job_new(jv v, const char *json, size_t len, uint64_t seq,
-    uint64_t queued_at)
-{
-	const char *user = json_str(v, "user", NULL);
-	const char *device = json_str(v, "device", NULL);
-	size_t ul = strlen(user), dl = strlen(device);
-	struct job *j = calloc(1, sizeof(*j) + ul + dl + 2);
-
-	if (j != NULL && json != NULL && (j->json = malloc(len + 1)) != NULL) {
-		memcpy(j->json, json, len);
-		j->json[len] = '\0';
-		j->len = len;
-	} else if (j != NULL && json == NULL)
-		j->json = json_dump(jv_copy(v), &j->len);
-	if (j == NULL || j->json == NULL) {
-		free(j);
-		jv_free(v);
-		return NULL;
-	}
-	j->seq = seq;
-	j->queued_at = queued_at;
-	memcpy(j->ud, user, ul + 1);
-	memcpy(j->ud + ul + 1, device, dl + 1);
-	j->user = j->ud;
-	j->device = j->ud + ul + 1;
-	snprintf(j->msg_id, sizeof(j->msg_id), "%s",
-	    json_str(v, "msg_id", NULL));
-	snprintf(j->provider, sizeof(j->provider), "%s",
-	    json_str(v, "provider", NULL));
-	jv_free(v);
-	return j;
-}
-
-void
-sched_job_free(struct job *j)
-{
-	if (j == NULL)
-		return;
-	free(j->json);
-	free(j);
-}
 
 /* Removes the first n jobs of b from the queue, reporting v for each. */
 static void
@@ -447,7 +226,7 @@ on_done(void *arg, const struct http_res *res)
 	} else if (v == PV_OK) {
 		struct job *j = b->head;
 		for (i = 0; i < n && j != NULL; i++, j = j->next) {
-			recent[recent_next].h = fnv(b->user, b->device,
+			recent[recent_next].h = batch_hash(b->user, b->device,
 			    j->msg_id);
 			recent[recent_next].at = now_ms();
 			recent_next = (recent_next + 1) % RECENT_N;
@@ -575,8 +354,10 @@ on_tick(struct ev_loop *l, ev_timer *w, int revents)
 	uint64_t now = now_ms();
 
 	(void)l; (void)w; (void)revents;
-	while (heaplen > 0 && heap[0]->due <= now && inflight < max_inflight) {
-		struct batch *b = heap[0];
+	struct batch *b;
+
+	while ((b = heap_top()) != NULL && b->due <= now &&
+	    inflight < max_inflight) {
 		heap_remove(b);
 		dispatch(b);
 	}
@@ -590,9 +371,11 @@ rearm(void)
 	double at;
 
 	ev_timer_stop(loop, &tick);
-	if (heaplen == 0 || inflight >= max_inflight)
+	struct batch *b = heap_top();
+
+	if (b == NULL || inflight >= max_inflight)
 		return;
-	at = heap[0]->due > now ? (double)(heap[0]->due - now) / 1000 : 0.;
+	at = b->due > now ? (double)(b->due - now) / 1000 : 0.;
 	ev_timer_set(&tick, at, 0.);
 	ev_timer_start(loop, &tick);
 }
@@ -639,8 +422,8 @@ sched_init(struct ev_loop *l, sched_report_fn *fn, const char *store_sock)
 int
 sched_has(const char *user, const char *device, const char *msg_id)
 {
-	struct batch *b = nbuckets ? batch_get(user, device, 0) : NULL;
-	uint64_t h = fnv(user, device, msg_id), now = now_ms();
+	struct batch *b = batch_get(user, device, 0);
+	uint64_t h = batch_hash(user, device, msg_id), now = now_ms();
 	struct job *j;
 	size_t i;
 
@@ -656,7 +439,7 @@ sched_has(const char *user, const char *device, const char *msg_id)
 uint64_t
 sched_due_for(const char *user, const char *device)
 {
-	struct batch *b = nbuckets ? batch_get(user, device, 0) : NULL;
+	struct batch *b = batch_get(user, device, 0);
 
 	if (b != NULL && b->state == B_WAIT)
 		return b->due;
@@ -687,64 +470,67 @@ sched_add(struct job *j)
 	rearm();
 }
 
+struct cancel {
+	const char	*user, *device;
+	int		 n;
+};
+
+static void
+cancel_one(struct batch *b, void *arg)
+{
+	struct cancel *c = arg;
+	struct batch **wp;
+	struct job *j, *d;
+	int s;
+
+	if (strcmp(b->user, c->user) != 0 || (c->device != NULL &&
+	    strcmp(b->device, c->device) != 0))
+		return;
+	if (b->state == B_WAIT || b->state == B_AUTH) {
+		if (b->state == B_AUTH) {
+			for (wp = &authwait; *wp != b; wp = &(*wp)->wnext)
+				;
+			*wp = b->wnext;
+		}
+		heap_remove(b);
+		c->n += b->njobs;
+		b->sealed = 0;
+		drop_first(b, b->njobs, PV_FAIL, 0, "cancelled");
+		batch_free(b);
+		return;
+	}
+	/* in flight: drop what the request does not cover; what it covers
+	 * goes when it ends, whatever happens */
+	if (b->njobs > b->nsent) {
+		c->n += b->njobs - b->nsent;
+		for (j = b->head, s = 1; s < b->nsent; s++)
+			j = j->next;
+		while ((d = j->next) != NULL) {
+			j->next = d->next;
+			b->njobs--;
+			njobs_all--;
+			queue_del(d->due_key, d->seq);
+			if (report != NULL)
+				report(d, PV_FAIL, 0, "cancelled");
+			sched_job_free(d);
+		}
+		b->tail = j;
+	}
+	b->cancelled = 1;
+}
+
 int
 sched_cancel(const char *user, const char *device)
 {
-	struct batch *b, *next, **wp;
-	size_t i;
-	int n = 0, k;
+	struct cancel c = { user, device, 0 };
 
-	for (i = 0; i < nbuckets; i++)
-		for (b = buckets[i]; b != NULL; b = next) {
-			next = b->hnext;
-			if (strcmp(b->user, user) != 0 || (device != NULL &&
-			    strcmp(b->device, device) != 0))
-				continue;
-			if (b->state == B_WAIT || b->state == B_AUTH) {
-				if (b->state == B_AUTH) {
-					for (wp = &authwait; *wp != b;
-					    wp = &(*wp)->wnext)
-						;
-					*wp = b->wnext;
-				}
-				heap_remove(b);
-				n += b->njobs;
-				b->sealed = 0;
-				drop_first(b, b->njobs, PV_FAIL, 0,
-				    "cancelled");
-				batch_free(b);
-				continue;
-			}
-			/* in flight: drop what the request does not cover;
-			 * what it covers goes when it ends, whatever happens */
-			k = b->njobs - b->nsent;
-			if (k > 0) {
-				struct job *j = b->head;
-				int s;
-				for (s = 1; s < b->nsent; s++)
-					j = j->next;
-				while (j->next != NULL) {
-					struct job *d = j->next;
-					j->next = d->next;
-					b->njobs--;
-					njobs_all--;
-					queue_del(d->due_key, d->seq);
-					if (report != NULL)
-						report(d, PV_FAIL, 0,
-						    "cancelled");
-					sched_job_free(d);
-				}
-				b->tail = j;
-				n += k;
-			}
-			b->cancelled = 1;
-		}
-	push_stats.cancelled += (unsigned long)n;
-	if (n > 0)
-		log_info("cancelled %d job(s) of %s%s%s", n, user,
+	batch_each(cancel_one, &c);
+	push_stats.cancelled += (unsigned long)c.n;
+	if (c.n > 0)
+		log_info("cancelled %d job(s) of %s%s%s", c.n, user,
 		    device ? "/" : "", device ? device : "");
 	rearm();
-	return n;
+	return c.n;
 }
 
 void
@@ -767,46 +553,53 @@ sched_counts(unsigned long *jobs, unsigned long *batches,
     unsigned long *fl)
 {
 	*jobs = njobs_all;
-	*batches = nbatches;
+	*batches = batch_count();
 	*fl = (unsigned long)inflight;
+}
+
+struct list {
+	const char	*user;
+	jv		 a;
+};
+
+static void
+list_one(struct batch *b, void *arg)
+{
+	static const char *states[] = { "waiting", "sending", "clearing",
+	    "credentials" };
+	struct list *l = arg;
+	struct job *j;
+
+	if (l->user != NULL && strcmp(b->user, l->user) != 0)
+		return;
+	for (j = b->head; j != NULL; j = j->next) {
+		jv o = jv_object();
+		o = jv_object_set(o, jv_string("user"), jv_string(b->user));
+		o = jv_object_set(o, jv_string("device"),
+		    jv_string(b->device));
+		o = jv_object_set(o, jv_string("msg_id"),
+		    jv_string(j->msg_id));
+		o = jv_object_set(o, jv_string("due"),
+		    jv_number((double)b->due));
+		o = jv_object_set(o, jv_string("attempts"),
+		    jv_number(b->attempts));
+		o = jv_object_set(o, jv_string("state"),
+		    jv_string(states[b->state]));
+		l->a = jv_array_append(l->a, o);
+	}
 }
 
 jv
 sched_list(const char *user)
 {
-	static const char *states[] = { "waiting", "sending", "clearing",
-	    "credentials" };
-	jv a = jv_array();
-	struct batch *b;
-	struct job *j;
-	size_t i;
+	struct list l = { user, jv_array() };
 
-	for (i = 0; i < nbuckets; i++)
-		for (b = buckets[i]; b != NULL; b = b->hnext) {
-			if (user != NULL && strcmp(b->user, user) != 0)
-				continue;
-			for (j = b->head; j != NULL; j = j->next) {
-				jv o = jv_object();
-				o = jv_object_set(o, jv_string("user"),
-				    jv_string(b->user));
-				o = jv_object_set(o, jv_string("device"),
-				    jv_string(b->device));
-				o = jv_object_set(o, jv_string("msg_id"),
-				    jv_string(j->msg_id));
-				o = jv_object_set(o, jv_string("due"),
-				    jv_number((double)b->due));
-				o = jv_object_set(o, jv_string("attempts"),
-				    jv_number(b->attempts));
-				o = jv_object_set(o, jv_string("state"),
-				    jv_string(states[b->state]));
-				a = jv_array_append(a, o);
-			}
-		}
-	return a;
+	batch_each(list_one, &l);
+	return l.a;
 }
 
 int
 sched_idle(void)
 {
-	return nbatches == 0;
+	return batch_count() == 0;
 }
