@@ -355,11 +355,23 @@ on_writable(struct lws *wsi, struct pss *pss)
 		    WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
 		    &p, end))
 			return -1;
-		if (lws_finalize_write_http_header(wsi, start, &p, end))
+		if (lws_finalize_http_header(wsi, &p, end))
 			return -1;
 		r->headers_sent = 1;
 		if (strcmp(r->method_name, "HEAD") == 0)
 			r->resp_off = r->resp_len;	/* headers only */
+		/* On h1 (we serve no h2) a write is a plain write: the first
+		 * body bytes go out with the headers, one segment, not two. */
+		n = r->resp_len - r->resp_off;
+		if (n > (size_t)(end - p))
+			n = (size_t)(end - p);
+		memcpy(p, r->resp + r->resp_off, n);
+		p += n;
+		r->resp_off += n;
+		if (lws_write(wsi, start, (size_t)(p - start),
+		    r->resp_off == r->resp_len ? LWS_WRITE_HTTP_FINAL :
+		    LWS_WRITE_HTTP_HEADERS) != (int)(p - start))
+			return -1;
 	}
 	while (r->resp_off < r->resp_len) {
 		if (lws_send_pipe_choked(wsi)) {
