@@ -136,7 +136,8 @@ op_status(struct pres_conn *pc, jv req, jv id)
 	r = jv_object_set(r, jv_string("chatds"), chatds);
 	r = jv_object_set(r, jv_string("store_connected"),
 	    jv_bool(ipc_client_connected(pres_store())));
-	NUM("store_pending", ipc_client_pending(pres_store()));
+	NUM("store_pending", ipc_client_pending(pres_store()) +
+	    pres_publish_queued());
 	NUM("batches", pres_stats.batches);
 	NUM("events", pres_stats.events);
 	NUM("bad_events", pres_stats.bad_events);

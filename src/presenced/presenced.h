@@ -125,6 +125,8 @@ void pres_store_init(struct ev_loop *loop, struct ipc_client *store,
 void pres_load(struct pres_user *u);
 /* Persists u's new shown status and pushes it to its mutual friends. */
 void pres_publish(struct pres_user *u);
+/* Changes waiting for room in chat-store's pipeline. */
+unsigned long pres_publish_queued(void);
 /* The store client, for query.c. */
 struct ipc_client *pres_store(void);
 

@@ -10,7 +10,8 @@
  * last_active_at: one write per change) and asks friend.list; the answer
  * becomes one event line per chatd that holds a device of a mutual friend.
  * Requests wait for the store without a time limit and are resent after a
- * reconnect (ipc.h), in order, so changes reach friends in order.
+ * reconnect (ipc.h), in order, so changes reach friends in order.  At most
+ * STORE_INFLIGHT of them are out at once; the rest wait in a FIFO here.
  *
  * Sweep: after a restart, users the store still calls online but that no
  * chatd announced within presence_timeout are set offline, once.
@@ -40,11 +41,33 @@ struct load_batch {
 	struct pres_user *u[LOAD_MAX];
 };
 
+/* A change to persist and push; one reference for each of its two
+ * requests.  Changes wait in pub_head..pub_tail while chat-store already
+ * has STORE_INFLIGHT requests of ours: a connect storm of a million users
+ * must not become a million requests queued at once. */
 struct pub {
-	char	 user[33];
-	int	 online;
-	int64_t	 at;
+	char		 user[33];
+	int		 online;
+	int64_t		 at;
+	int		 refs;
+	struct pub	*next;
 };
+
+#define STORE_INFLIGHT	4096
+
+static struct pub	*pub_head, *pub_tail;
+static unsigned long	 pub_queued;
+
+static void pump(void);
+
+static void
+pub_unref(struct pub *p)
+{
+	if (--p->refs == 0)
+		free(p);
+}
+
+unsigned long pres_publish_queued(void) { return pub_queued; }
 
 struct ipc_client *pres_store(void) { return store; }
 
@@ -149,7 +172,8 @@ on_set(void *arg, jv reply)
 	if (!json_bool(reply, "ok", 0))
 		store_error("presence.set", p->user, jv_copy(reply));
 	jv_free(reply);
-	free(p);
+	pub_unref(p);
+	pump();
 }
 
 /* The chatds touched by one fan-out. */
@@ -225,48 +249,60 @@ on_friends(void *arg, jv reply)
 out:
 	jv_free(list);
 	jv_free(reply);
-	free(p);
+	pub_unref(p);
+	pump();
 }
 
-static struct pub *
-pub_new(const struct pres_user *u)
+/* Sends the queued changes chat-store has room for, oldest first. */
+static void
+pump(void)
 {
-	struct pub *p = malloc(sizeof(*p));
+	while (pub_head != NULL &&
+	    ipc_client_pending(store) + 2 <= STORE_INFLIGHT) {
+		struct pub *p = pub_head;
+		jv req;
 
-	if (p != NULL) {
-		memcpy(p->user, u->name, sizeof(p->user));
-		p->online = u->shown;
-		p->at = u->last_active;
+		if ((pub_head = p->next) == NULL)
+			pub_tail = NULL;
+		pub_queued--;
+		p->refs = 2;
+		req = jv_object_set(jv_object(), jv_string("op"),
+		    jv_string("presence.set"));
+		req = jv_object_set(req, jv_string("user"), jv_string(p->user));
+		req = jv_object_set(req, jv_string("status"),
+		    jv_string(p->online ? "online" : "offline"));
+		req = jv_object_set(req, jv_string("last_active_at"),
+		    jv_number((double)p->at));
+		if (ipc_call(store, req, 0, on_set, p) == -1)
+			p->refs--;
+		req = jv_object_set(jv_object_set(jv_object(), jv_string("op"),
+		    jv_string("friend.list")), jv_string("user"),
+		    jv_string(p->user));
+		if (ipc_call(store, req, 0, on_friends, p) == -1)
+			pub_unref(p);
 	}
-	return p;
 }
 
 void
 pres_publish(struct pres_user *u)
 {
-	struct pub *ps = pub_new(u), *pf = pub_new(u);
-	jv req;
+	struct pub *p = calloc(1, sizeof(*p));
 
-	if (ps == NULL || pf == NULL) {
-		free(ps);
-		free(pf);
+	if (p == NULL) {
 		log_warnx("out of memory: '%s' is %s, not persisted", u->name,
 		    u->shown ? "online" : "offline");
 		return;
 	}
-	req = jv_object_set(jv_object(), jv_string("op"),
-	    jv_string("presence.set"));
-	req = jv_object_set(req, jv_string("user"), jv_string(u->name));
-	req = jv_object_set(req, jv_string("status"),
-	    jv_string(u->shown ? "online" : "offline"));
-	req = jv_object_set(req, jv_string("last_active_at"),
-	    jv_number((double)u->last_active));
-	if (ipc_call(store, req, 0, on_set, ps) == -1)
-		free(ps);
-	req = jv_object_set(jv_object_set(jv_object(), jv_string("op"),
-	    jv_string("friend.list")), jv_string("user"), jv_string(u->name));
-	if (ipc_call(store, req, 0, on_friends, pf) == -1)
-		free(pf);
+	memcpy(p->user, u->name, sizeof(p->user));
+	p->online = u->shown;
+	p->at = u->last_active;
+	if (pub_tail)
+		pub_tail->next = p;
+	else
+		pub_head = p;
+	pub_tail = p;
+	pub_queued++;
+	pump();
 }
 
 /* Sweep */
