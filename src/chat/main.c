@@ -20,11 +20,13 @@ static const struct chat_cmd {
 	const char	*usage;
 } cmds[] = {
 	{ "signup", cmd_signup,
-	  "chat signup [--server URL] [--password-stdin] USER\n"
+	  "chat signup [--server URL] [--password-stdin] [--format F] USER\n"
 	  "  create an account; the password is read from the terminal\n" },
 	{ "login", cmd_login,
-	  "chat login [--server URL] [--device D] [--password-stdin] USER\n"
-	  "  log in and keep the session in $XDG_CONFIG_HOME/chat/\n" },
+	  "chat login [--server URL] [--device D] [--password-stdin]\n"
+	  "           [--format F] USER\n"
+	  "  log in and keep the session in $XDG_CONFIG_HOME/chat/\n"
+	  "  (and a second device, D-send, for chat send)\n" },
 	{ "logout", cmd_logout,
 	  "chat logout\n"
 	  "  end the session: the token stops working, the files go\n" },
