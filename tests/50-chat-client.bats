@@ -25,6 +25,7 @@ start_stack() {
 	start_daemon chat-store
 	wait_for_sock "$CHAT_RUN/store.sock"
 	start_daemon chat-route
+	ROUTE_PID=$LAST_PID
 	wait_for_sock "$CHAT_RUN/route.sock"
 	start_daemon chat-api --listen "127.0.0.1:$API_PORT"
 	API_PID=$LAST_PID
@@ -364,6 +365,31 @@ has_msgs() { [ "$(msgs "$1" | wc -l)" -ge "$2" ]; }
 	[ "$(msgs bob | jq -r .id | sort -u | wc -l)" -eq 15 ]
 	run as alice history bob --limit 50
 	[ "${#lines[@]}" -eq 15 ]
+}
+
+@test "chat: a send cut off before its ack is sent again with the same cid: one message" {
+	start_stack
+	account alice bob
+	# chat-route paused: the send reaches it but gets no ack
+	kill -STOP "$ROUTE_PID"
+	XDG_CONFIG_HOME="$T/cfg-alice" CHAT_LOG_LEVEL=2 "$CHAT_BIN/chat" send \
+	    bob "only once" > "$T/send.out" 2> "$T/send.err" 3>&- &
+	SEND=$!
+	track_pid "$SEND" send
+	wait_until 10 grep -q 'sending cid' "$T/send.err"
+	sleep 0.3
+	kill -9 "$CHATD_PID"
+	kill -CONT "$ROUTE_PID"
+	start_chatd
+	wait_until 20 gone "$SEND"
+	wait "$SEND"
+	cid=$(sed -n 's/.*sending cid //p' "$T/send.err" | sort -u)
+	[ "$(echo "$cid" | wc -l)" -eq 1 ]
+	[ "$(grep -c "sending cid $cid" "$T/send.err")" -eq 2 ]
+	run as bob history alice
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$(jqr "$output" .cid)" = "$cid" ]
+	[ "$(jqr "$output" .body)" = "only once" ]
 }
 
 @test "chat: a restarted listen resumes from its cursor file" {
