@@ -127,8 +127,8 @@ enum chat_format { FMT_JSON, FMT_TEXT };
 int print_parse_format(const char *s, enum chat_format *f);
 /* Writes obj (consumed) as one compact JSON line. */
 int print_json(FILE *out, jv obj);
-/* Writes a server frame (borrowed: msg, presence, typing, error) for
- * people: time, who, what.  me names the user for "you". */
+/* Writes a server frame (borrowed: msg, presence, typing, error; anything
+ * else as JSON) as one line for people: time, who, what. */
 int print_frame_text(FILE *out, jv frame);
 /* Flushes out; -1 if a write failed (the reader went away). */
 int print_flush(FILE *out);

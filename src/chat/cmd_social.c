@@ -12,6 +12,7 @@
 #include "id.h"
 #include "json.h"
 #include "log.h"
+#include "util.h"
 
 struct social_args {
 	enum chat_format fmt;
@@ -194,11 +195,10 @@ cmd_history(int argc, char **argv)
 		return status;
 	if (a.nargs != 1)
 		return chat_bad_usage(argv[0]);
+	/* A user name or a group id ("g_" names can be either: the server
+	 * decides). */
 	conv = a.args[0];
-	if (strncmp(conv, "g_", 2) == 0) {
-		if ((status = chat_check_group(conv)) != 0)
-			return status;
-	} else if ((status = chat_check_user(conv)) != 0)
+	if (!valid_group(conv) && (status = chat_check_user(conv)) != 0)
 		return status;
 	if (a.before != NULL && id_parse(a.before, strlen(a.before), &v)) {
 		chat_err("invalid message id '%s'", a.before);
