@@ -115,7 +115,7 @@ PY
 # ipc_raw SOCKNAME: writes stdin as is to the socket and prints what comes
 # back until the peer is quiet for 1 s.
 ipc_raw() {
-	"$PY" - "$CHAT_RUN/$1.sock" <<'PY'
+	"$PY" -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 s.sendall(sys.stdin.buffer.read()); s.settimeout(1)
@@ -127,8 +127,7 @@ try:
         out += d
 except socket.timeout:
     pass
-sys.stdout.write(out.decode(errors="replace"))
-PY
+sys.stdout.write(out.decode(errors="replace"))' "$CHAT_RUN/$1.sock"
 }
 
 # jqr JSON FILTER: jq -r on a string.
