@@ -365,6 +365,19 @@ s.sendall(b"{not json\n"); print(s.makefile().readline())' "$CHAT_RUN/push.sock"
 	wait_until 5 queued_is 0
 }
 
+@test "push.enqueue takes the registration as chat-store's device record has it" {
+	stub_start hook
+	push_start
+	run ipc push "$(jq -cn --arg e "http://127.0.0.1:$hook_PORT/rec" '{op:"push.enqueue",
+	    user:"bob", device:"d7", push:{provider:"webhook", endpoint:$e, token:"t7"},
+	    from:"alice", conv:"d/alice/bob", msg_id:"0000000000000f01", ts:1}')"
+	assert_output --partial '"ok":true'
+	wait_until 5 nreqs_is hook 1
+	r=$(reqs hook)
+	[ "$(jqr "$r" .path)" = /rec ]
+	[ "$(jqr "$r" .headers.authorization)" = "Bearer t7" ]
+}
+
 @test "dedupe: the same job enqueued twice (a resend) is sent once" {
 	stub_start hook
 	push_start

@@ -71,6 +71,8 @@ take(const char *line, size_t len)
 	if (len == 0)
 		return;
 	v = json_parse_object(line, len, err, sizeof(err));
+	if (jv_is_valid(v))
+		v = job_normalize(v);
 	if (jv_is_valid(v) && job_check(v, err, sizeof(err)) < 0) {
 		jv_free(v);
 		v = jv_invalid();

@@ -5,6 +5,9 @@
  *   {user, device, provider, endpoint, token?, from, conv, group?, msg_id,
  *    body?, ts}
  *
+ * The registration may instead be given as chat-store's device record has
+ * it, "push": {provider, endpoint, token?}; job_normalize lifts it up.
+ *
  * Privacy: the notification names the sender and the conversation and
  * counts the messages; the text itself goes out only with push_preview.
  */
@@ -15,6 +18,28 @@
 #include "json.h"
 #include "util.h"
 #include "push.h"
+
+jv
+job_normalize(jv v)
+{
+	jv reg = jv_object_get(jv_copy(v), jv_string("push"));
+	const char *keys[] = { "provider", "endpoint", "token" };
+	size_t i;
+
+	if (jv_get_kind(reg) != JV_KIND_OBJECT) {
+		jv_free(reg);
+		return v;
+	}
+	for (i = 0; i < 3; i++) {
+		jv f = jv_object_get(jv_copy(reg), jv_string(keys[i]));
+		if (jv_is_valid(f) && !json_has(v, keys[i]))
+			v = jv_object_set(v, jv_string(keys[i]), f);
+		else
+			jv_free(f);
+	}
+	jv_free(reg);
+	return jv_object_delete(v, jv_string("push"));
+}
 
 int
 job_check(jv v, char *err, size_t errlen)

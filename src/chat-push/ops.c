@@ -161,6 +161,7 @@ op_enqueue(jv req, jv id, struct ipc_conn *c)
 	struct job *j;
 	char err[256];
 
+	req = job_normalize(req);
 	if (job_check(req, err, sizeof(err)) < 0) {
 		jv_free(req);
 		bad_requests++;

@@ -98,6 +98,9 @@ struct push_note {
 	char		 text[PUSH_TEXT_MAX];
 };
 
+/* Consumes v.  A registration given as "push":{provider,endpoint,token?}
+ * (chat-store's device record) becomes the top-level fields. */
+jv job_normalize(jv v);
 /* Borrows v.  Checks a job object (the fields of push.enqueue); 0, or -1
  * with err naming the field. */
 int job_check(jv v, char *err, size_t errlen);

@@ -45,11 +45,11 @@ static int		 inflight, max_inflight, preview;
 static uint64_t		 collapse_ms, max_age_ms, backoff_ms, backoff_max_ms;
 
 /* Recently delivered (user, device, msg_id), so a resent push.enqueue of a
- * job already sent is answered dup instead of notifying twice. */
-#define RECENT_N	4096
+ * job already sent is answered dup instead of notifying twice.  A
+ * direct-mapped cache of hashes: O(1), and a collision only forgets. */
+#define RECENT_N	8192	/* a power of two */
 #define RECENT_MS	(10 * 60 * 1000)
 static struct { uint64_t h, at; } recent[RECENT_N];
-static size_t recent_next;
 
 static void rearm(void);
 
@@ -226,10 +226,9 @@ on_done(void *arg, const struct http_res *res)
 	} else if (v == PV_OK) {
 		struct job *j = b->head;
 		for (i = 0; i < n && j != NULL; i++, j = j->next) {
-			recent[recent_next].h = batch_hash(b->user, b->device,
-			    j->msg_id);
-			recent[recent_next].at = now_ms();
-			recent_next = (recent_next + 1) % RECENT_N;
+			uint64_t h = batch_hash(b->user, b->device, j->msg_id);
+			recent[h & (RECENT_N - 1)].h = h;
+			recent[h & (RECENT_N - 1)].at = now_ms();
 		}
 		push_stats.sent += (unsigned long)n;
 		log_info("sent %s/%s via %s: %d message(s), %s, %.0f ms",
@@ -425,15 +424,12 @@ sched_has(const char *user, const char *device, const char *msg_id)
 	struct batch *b = batch_get(user, device, 0);
 	uint64_t h = batch_hash(user, device, msg_id), now = now_ms();
 	struct job *j;
-	size_t i;
 
 	for (j = b != NULL ? b->head : NULL; j != NULL; j = j->next)
 		if (strcmp(j->msg_id, msg_id) == 0)
 			return 1;
-	for (i = 0; i < RECENT_N; i++)
-		if (recent[i].h == h && recent[i].at + RECENT_MS > now)
-			return 1;
-	return 0;
+	return recent[h & (RECENT_N - 1)].h == h &&
+	    recent[h & (RECENT_N - 1)].at + RECENT_MS > now;
 }
 
 uint64_t
