@@ -87,6 +87,7 @@ struct fq {
 struct conn {
 	struct lws	*wsi;		/* NULL once closed */
 	unsigned	 refs;		/* lws's, plus one per pending callback */
+	struct conn	*anext, *aprev;	/* every conn not yet freed */
 	enum conn_state	 state;
 	char		 user[33];
 	char		 device[65];
@@ -163,6 +164,9 @@ struct conn *conn_new(struct lws *wsi);
 void conn_ref(struct conn *c);
 /* Drops one reference; frees c with the last. */
 void conn_unref(struct conn *c);
+/* At exit, once no callback can run: frees the connections that requests
+ * never answered still held. */
+void conn_free_all(void);
 /* lws closed the socket: unregisters, tells chat-route, frees the queue. */
 void conn_closed(struct conn *c);
 /*

@@ -19,6 +19,8 @@
 #include "chatd.h"
 #include "log.h"
 
+static struct conn *all;	/* every conn not yet freed */
+
 struct conn *
 conn_new(struct lws *wsi)
 {
@@ -26,6 +28,10 @@ conn_new(struct lws *wsi)
 
 	if (c == NULL)
 		return NULL;
+	c->anext = all;
+	if (all != NULL)
+		all->aprev = c;
+	all = c;
 	c->wsi = wsi;
 	c->refs = 1;
 	c->state = CONN_NEW;
@@ -46,15 +52,33 @@ conn_ref(struct conn *c)
 	c->refs++;
 }
 
-void
-conn_unref(struct conn *c)
+static void
+conn_free(struct conn *c)
 {
-	if (--c->refs > 0)
-		return;
+	if (c->aprev != NULL)
+		c->aprev->anext = c->anext;
+	else
+		all = c->anext;
+	if (c->anext != NULL)
+		c->anext->aprev = c->aprev;
 	fq_clear(&c->out);
 	fq_clear(&c->held);
 	free(c->rx);
 	free(c);
+}
+
+void
+conn_unref(struct conn *c)
+{
+	if (--c->refs == 0)
+		conn_free(c);
+}
+
+void
+conn_free_all(void)
+{
+	while (all != NULL)
+		conn_free(all);
 }
 
 void

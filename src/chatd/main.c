@@ -137,6 +137,7 @@ main(int argc, char **argv)
 	ev_run(chatd.loop, EVRUN_NOWAIT);	/* flush the offline events */
 	presence_stop();
 	upstream_stop();
+	conn_free_all();
 	strmap_free(&chatd.devices);
 	log_info("stopped");
 	return 0;

@@ -104,6 +104,12 @@ on_friends(void *arg, jv reply)
 void
 presence_friends(struct conn *c)
 {
+	jv st = presence_link_status(pl);
+	int up = json_bool(st, "connected", 0);
+
+	jv_free(st);
+	if (!up)	/* no presenced: nobody to ask, and nothing to wait for */
+		return;
 	conn_ref(c);
 	if (presence_link_friends(pl, c->user, FRIENDS_TIMEOUT, on_friends,
 	    c) == -1)
