@@ -293,6 +293,28 @@ PY
 	[ "$(jqr "$body" '.messages[0].group')" = "$gid" ]
 }
 
+@test "history: a large answer (3 MiB) is written whole, in chunks" {
+	signup alice
+	signup bob
+	login alice
+	# 200 messages of the largest body, bob to alice, on one connection
+	"${PY:-python3}" - "$CHAT_RUN/store.sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rb")
+for i in range(1, 201):
+    s.sendall((json.dumps({"op": "msg.append", "id": i, "from": "bob",
+        "device": "d", "cid": "c%d" % i, "to": "alice",
+        "body": "x" * 16384}) + "\n").encode())
+    assert json.loads(f.readline())["ok"]
+PY
+	code=$(curl -s -o "$BATS_TEST_TMPDIR/h.json" -w '%{http_code}' \
+	    -H "Authorization: Bearer $TOKEN" "$API/v1/conversations/bob/messages?limit=200")
+	[ "$code" = 200 ]
+	[ "$(jq '.messages | length' "$BATS_TEST_TMPDIR/h.json")" = 200 ]
+	[ "$(jq '[.messages[].body | length] | add' "$BATS_TEST_TMPDIR/h.json")" = $((200 * 16384)) ]
+	[ "$(jq -r '.messages[0].cid' "$BATS_TEST_TMPDIR/h.json")" = c200 ]
+}
+
 @test "push: PUT and DELETE /v1/devices/{device}/push on the caller's device" {
 	signup alice
 	login alice
