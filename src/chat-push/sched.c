@@ -130,10 +130,10 @@ retry_later(struct batch *b, long long after_ms, const char *why)
 	uint64_t delay;
 
 	b->attempts++;
-	if (after_ms >= 0)
+	delay = backoff(b->attempts);
+	/* Retry-After is the earliest time, never a reason to spin */
+	if (after_ms >= 0 && (uint64_t)after_ms > delay)
 		delay = after_ms > 3600000 ? 3600000 : (uint64_t)after_ms;
-	else
-		delay = backoff(b->attempts);
 	b->due = now_ms() + delay;
 	b->nsent = 0;
 	rekey(b);
@@ -267,7 +267,8 @@ expire(struct batch *b, uint64_t now)
 
 	b->tail = NULL;
 	while ((j = *pp) != NULL) {
-		if (now - j->queued_at <= max_age_ms) {
+		/* a clock that stepped back makes a job young, not ancient */
+		if (j->queued_at >= now || now - j->queued_at <= max_age_ms) {
 			b->tail = j;
 			pp = &j->next;
 			i++;
