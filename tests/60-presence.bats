@@ -114,6 +114,9 @@ status_of() {
 	jqr "$r" '.presence[0].status // "hidden"'
 }
 
+# holds 'TEST': evaluates TEST anew each time wait_until tries it
+holds() { eval "$1"; }
+
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 @test "presenced: --help, ping, status, unknown op and bad lines" {
@@ -177,9 +180,9 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 	wait_until 1 has_event c1 "alice offline bob"
 	assert_equal "$(status_of bob alice)" offline
 	ev c4 connect alice a1
-	wait_until 5 [ "$(count_events c1 "alice online bob")" = 2 ]
+	wait_until 5 holds '[ "$(count_events c1 "alice online bob")" = 2 ]'
 	ev c4 close alice a1
-	wait_until 1 [ "$(count_events c1 "alice offline bob")" = 2 ]
+	wait_until 1 holds '[ "$(count_events c1 "alice offline bob")" = 2 ]'
 	assert_equal "$(status_of alice alice)" offline
 }
 
@@ -289,14 +292,15 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 }
 
 @test "presenced restart: chatds re-sync, nobody flips offline; a user no chatd has is swept offline" {
-	start_presenced 3
+	start_presenced 6
 	fake_chatd c1; fake_chatd c4
 	ev c1 connect bob b1
 	ev c4 connect alice a1
 	ev c4 connect carol k1
 	wait_until 5 has_event c1 "alice online bob"
+	wait_until 5 eval '[ "$(jqr "$(ipc store "{\"op\":\"presence.get\",\"users\":[\"carol\"]}")" ".presence[0].status")" = online ]'
 	kill -KILL "$PRES_PID"
-	start_presenced 3
+	start_presenced 6
 	# the chatds reconnect and announce what they hold; carol's chatd
 	# lost her meanwhile
 	to_chatd c1 reconnect
@@ -305,13 +309,10 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 	to_chatd c4 '{"op":"presence.sync","id":902,"chatd":"c4","devices":[{"user":"alice","device":"a1"}]}'
 	wait_until 5 replied c1 901
 	wait_until 5 replied c4 902
-	# beats keep them alive past the sweep (presence_timeout + 1 s)
-	t0=$(now_ms)
-	while [ $(( $(now_ms) - t0 )) -lt 5000 ]; do
-		ev c1 beat bob b1
-		ev c4 beat alice a1
-		sleep 0.5
-	done
+	keep_alive c1 bob b1
+	keep_alive c4 alice a1
+	# the sweep, presence_timeout + 1 s after the start, finds carol
+	wait_until 15 holds '[ "$(pres_status .swept)" = 1 ]'
 	barrier c1
 	assert_equal "$(count_events c1 "alice online bob")" 1
 	assert_equal "$(count_events c1 "alice offline bob")" 0
@@ -319,7 +320,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 	run ipc store '{"op":"presence.get","users":["alice","carol"]}'
 	assert_equal "$(jqr "$output" '[.presence[].status] | join(",")')" "online,offline"
 	run ipc presence '{"op":"status"}'
-	assert_equal "$(jqr "$output" .swept)" 1
+	assert_equal "$(jqr "$output" .went_offline)" 1
 }
 
 @test "a chatd that loses its connection: its devices go offline after the timeout unless it re-syncs" {
@@ -335,10 +336,10 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 	to_chatd c4 reconnect
 	to_chatd c4 '{"op":"presence.sync","id":903,"chatd":"c4","devices":[{"user":"alice","device":"a1"}]}'
 	wait_until 5 replied c4 903
-	wait_until 5 [ "$(count_events c1 "alice online bob")" = 2 ]
+	wait_until 5 holds '[ "$(count_events c1 "alice online bob")" = 2 ]'
 	# a sync that no longer names a device ends it at once
 	to_chatd c4 '{"op":"presence.sync","id":904,"chatd":"c4","devices":[]}'
-	wait_until 1 [ "$(count_events c1 "alice offline bob")" = 2 ]
+	wait_until 1 holds '[ "$(count_events c1 "alice offline bob")" = 2 ]'
 }
 
 # start_link NAME: chatd's presence_link module (presence-load --link),
@@ -359,9 +360,9 @@ pres_status() { jqr "$(ipc presence '{"op":"status"}')" "$1"; }
 	start_presenced 30
 	start_link L1; start_link L2
 	to_link L2 "connect bob b1"
-	wait_until 5 [ "$(status_of bob bob)" = online ]
+	wait_until 5 holds '[ "$(status_of bob bob)" = online ]'
 	to_link L1 "connect alice a1"
-	wait_until 5 [ "$(link_pushed L2 bob alice online)" = 1 ]
+	wait_until 5 holds '[ "$(link_pushed L2 bob alice online)" = 1 ]'
 	# what a device gets on auth
 	to_link L2 "friends bob"
 	wait_until 5 grep -q '^reply .*"presence":\[{"user":"alice","status":"online"' "$BATS_TEST_TMPDIR/L2.lout"
@@ -379,11 +380,11 @@ pres_status() { jqr "$(ipc presence '{"op":"status"}')" "$1"; }
 	assert_equal "$barrier_link_ok" 0
 	assert_equal "$(status_of bob alice)" online
 	to_link L1 "bye alice a1"
-	wait_until 2 [ "$(link_pushed L2 bob alice offline)" = 1 ]
+	wait_until 2 holds '[ "$(link_pushed L2 bob alice offline)" = 1 ]'
 	assert_equal "$(status_of bob alice)" offline
 	# a drop leaves the device online, held by no chatd
 	to_link L2 "drop bob b1"
-	wait_until 5 [ "$(pres_status .drops)" = 1 ]
+	wait_until 5 holds '[ "$(pres_status .drops)" = 1 ]'
 	assert_equal "$(status_of bob bob)" online
 	assert_equal "$(pres_status '.chatds[] | select(.name == "L2") | .devices')" 0
 }
@@ -392,9 +393,9 @@ pres_status() { jqr "$(ipc presence '{"op":"status"}')" "$1"; }
 	start_presenced 30
 	start_link L1; start_link L2
 	to_link L2 "connect bob b1"
-	wait_until 5 [ "$(status_of bob bob)" = online ]
+	wait_until 5 holds '[ "$(status_of bob bob)" = online ]'
 	to_link L1 "connect alice a1"
-	wait_until 5 [ "$(link_pushed L2 bob alice online)" = 1 ]
+	wait_until 5 holds '[ "$(link_pushed L2 bob alice online)" = 1 ]'
 	# 200 frames from alice inside a second: at most a beat or two
 	cmds=$(for i in $(seq 200); do echo "activity alice a1"; done)
 	to_link L1 "$cmds"
@@ -404,14 +405,14 @@ pres_status() { jqr "$(ipc presence '{"op":"status"}')" "$1"; }
 	[ "$(jqr "$st" '.beats + .coalesced')" = 200 ] || fail "$st"
 	[ "$(jqr "$st" .beats)" -le 1 ] || fail "$st"
 	# the owed beat follows within about a second
-	wait_until 5 [ "$(pres_status .beats)" -ge 1 ]
+	wait_until 5 holds '[ "$(pres_status .beats)" -ge 1 ]'
 	kill -KILL "$PRES_PID"
 	start_presenced 30
-	wait_until 10 [ "$(pres_status .devices)" = 2 ]
+	wait_until 10 holds '[ "$(pres_status .devices)" = 2 ]'
 	assert_equal "$(pres_status .syncs)" 2
 	assert_equal "$(status_of bob alice)" online
 	to_link L1 "connect carol k1"		# traffic goes on after the sync
-	wait_until 5 [ "$(status_of carol carol)" = online ]
+	wait_until 5 holds '[ "$(status_of carol carol)" = online ]'
 	assert_equal "$(link_pushed L2 bob alice online)" 1
 	assert_equal "$(link_pushed L2 bob alice offline)" 0
 	assert_equal "$(pres_status .went_offline)" 0
