@@ -14,7 +14,7 @@
  * and has had.  Its cid (or MQTT payload) carries "<run tag>.<slot>" so an ack
  * or a delivery finds its slot in O(1).
  *
- * Files: main.c (phases), opts.c (options), setup.c (HTTP users, devices,
+ * Files: main.c, run.c (the timed phases), opts.c (options), setup.c (HTTP users, devices,
  * groups), mint.c (--mint: devices and tokens without chat-api), state.c
  * (--state: reuse across runs), conn.c (connections, pacing, writes),
  * proto_chat.c (chat and relay frames), proto_mqtt.c, load.c (the rate,
@@ -145,6 +145,7 @@ struct bench {
 	int		 sending;
 	/* counts */
 	uint64_t	 acked, failed, delivered, duplicates, stale, self;
+	uint64_t	 win_delivered;	/* deliveries inside the window */
 	uint64_t	 skipped, queue_full, bad_frames;
 	struct hist	*h_ack, *h_deliver;
 	/* errors by code: a small table */
@@ -159,6 +160,13 @@ struct bench {
 	double		 t_cpu0, t_cpu1;
 	double		 t_drained;	/* seconds the drain took */
 };
+
+/* run.c: the devices and groups the options ask for, and a run tag;
+ * -1 if out of memory. */
+int bench_make_devices(void);
+/* run.c: connects, loads or holds, drains (ev_run on B.loop).  0, or -1 if
+ * no device connected. */
+int bench_run(void);
 
 /* report.c: prints the run's one JSON object on stdout; returns the
  * number of lost messages. */

@@ -264,6 +264,8 @@ load_delivered(struct dev *to, const char *cid, size_t len, double now)
 	}
 	m->delivered++;
 	B.delivered++;
+	if (now >= B.t_measure && now < B.t_end)
+		B.win_delivered++;	/* throughput: arrived in the window */
 	if (!m->failed)
 		owed_done++;
 	if (m->measured)

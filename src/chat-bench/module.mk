@@ -1,7 +1,8 @@
 # chat-bench: the load generator (libwebsockets client on libev, libcurl
 # for set-up through chat-api).
 PROGS += chat-bench
-chat-bench_SRCS := src/chat-bench/main.c src/chat-bench/opts.c \
+chat-bench_SRCS := src/chat-bench/main.c src/chat-bench/run.c \
+                   src/chat-bench/opts.c \
                    src/chat-bench/setup.c src/chat-bench/mint.c \
                    src/chat-bench/state.c src/chat-bench/conn.c \
                    src/chat-bench/proto_chat.c src/chat-bench/proto_mqtt.c \

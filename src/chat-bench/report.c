@@ -87,9 +87,13 @@ report_print(void)
 	    B.o.idle ? "true" : "false", B.o.group_size, B.o.group_ratio,
 	    B.o.body_bytes, window, B.o.warmup);
 	printf("\"drain_s\":%.2f,", B.t_drained);
+	/* throughput is what arrived inside the window: a server that
+	 * falls behind and catches up in the drain did not sustain it */
 	printf("\"offered_rate\":%g,\"achieved_rate\":%.1f,"
-	    "\"delivery_rate\":%.1f,", B.o.idle ? 0 : B.o.rate,
-	    (double)full / window, (double)delivered / window);
+	    "\"delivery_rate\":%.1f,\"complete\":%llu,", B.o.idle ? 0 :
+	    B.o.rate, expected ? (double)B.win_delivered * (double)sent /
+	    (double)expected / B.o.duration : 0.0, (double)B.win_delivered /
+	    B.o.duration, (unsigned long long)full);
 	printf("\"sent\":%llu,\"acked\":%llu,\"failed\":%llu,"
 	    "\"unacked\":%llu,\"delivered\":%llu,\"expected\":%llu,"
 	    "\"lost\":%llu,\"duplicates\":%llu,\"stale\":%llu,"
