@@ -305,7 +305,7 @@ send_msg(struct peer *p, jv req, jv id)
 	app = jv_object_set(app, jv_string(to ? "to" : "group"),
 	    jv_string(to ? to : group));
 	app = jv_object_set(jv_object_set(app, jv_string("body"),
-	    jv_object_get(jv_copy(req), jv_string("body"))), jv_string("id"),
+	    jv_object_get(jv_copy(req), jv_string("body"))), jv_string("mid"),
 	    jv_string(hex));
 
 	struct sendctx *x = free_ctx;
