@@ -29,7 +29,8 @@ PROGS   :=
 .DEFAULT_GOAL := all
 include lib/module.mk
 include $(sort $(wildcard src/*/module.mk))
-include tests/unit/module.mk
+# Test and benchmark fragments: tests/<kind>/module.mk, bench/module.mk.
+include $(sort $(wildcard tests/*/module.mk)) $(wildcard bench/module.mk)
 
 LIBCHAT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIBCHAT_SRCS))
 LIBCHAT      := $(BUILD)/libchat.a
@@ -84,6 +85,11 @@ test: deps
 	$(MAKE) all unit
 	tests/run --bin $(abspath $(BIN)) --unit $(abspath $(BUILD)/unit)
 
+# The long rows of the fault suite (soak, crash loops, fuzzing for minutes):
+# tests/long/*.bats, with the same kind of summary line.
+test-long: deps all unit
+	tests/run --bin $(abspath $(BIN)) --unit /nonexistent --label long tests/long/*.bats
+
 asan:
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all unit
@@ -108,4 +114,4 @@ install: all
 clean:
 	rm -rf build bin
 
-.PHONY: all deps test asan test-asan run install clean scripts unit lint-man
+.PHONY: all deps test test-long asan test-asan run install clean scripts unit lint-man bench bench-deps bench-relay
