@@ -1,0 +1,103 @@
+# Helpers of the fault suites (tests/9*-*.bats, tests/long/*.bats): a whole
+# stack under chat-super on free ports, its programs' pids from the
+# supervisor's status, and the Jepsen-style driver (tests/checker/jepsen.py)
+# in the background.  Load after helpers:  load helpers; load checker/stack
+
+JEPSEN="$BATS_TEST_DIRNAME/checker/jepsen.py"
+[ -f "$JEPSEN" ] || JEPSEN="$BATS_TEST_DIRNAME/../checker/jepsen.py"
+
+# conf KEY VALUE...: appends lines to chat.conf.
+conf() { printf '%s = %s\n' "$1" "$2" >> "$CHAT_HOME/etc/chat.conf"; }
+
+# super_start: the built-in stack (or $CHAT_HOME/etc/stack.conf) under
+# chat-super, chatd and chat-api on free ports; waits until every program is
+# up.  Sets SUPER_PID, CHATD_PORT, URL.
+super_start() {
+	CHATD_PORT=${CHATD_PORT:-$(free_port)}
+	API_PORT=${API_PORT:-$(free_port)}
+	URL="ws://127.0.0.1:$CHATD_PORT/v1/ws"
+	if [ ! -e "$CHAT_HOME/etc/.conf-done" ]; then
+		conf chatd_listen "127.0.0.1:$CHATD_PORT"
+		conf chatd_url "$URL"
+		conf api_listen "127.0.0.1:$API_PORT"
+		conf rate_limit 100000
+		conf rate_burst 100000
+		touch "$CHAT_HOME/etc/.conf-done"
+	fi
+	start_daemon chat-super
+	SUPER_PID=$LAST_PID
+	wait_until 20 all_up
+}
+
+# super_status: chat-super's status reply.
+super_status() { ipc super '{"op":"status"}'; }
+
+# all_up: every program of the stack is up.
+all_up() {
+	super_status | jq -e '.ok and ([.programs[] | select(.state != "up" and .state != "skipped")] | length == 0)' >/dev/null
+}
+
+# prog_pid NAME: the pid chat-super reports for a program (empty if none).
+prog_pid() { super_status | jq -r --arg n "$1" '.programs[] | select(.name == $n) | .pid // empty'; }
+prog_state() { super_status | jq -r --arg n "$1" '.programs[] | select(.name == $n) | .state'; }
+
+# up_again NAME OLDPID: the program runs again with another pid.
+up_again() {
+	super_status | jq -e --arg n "$1" --argjson old "$2" \
+	    '.programs[] | select(.name == $n) | .state == "up" and .pid != null and .pid != $old' >/dev/null
+}
+
+# ready_ms_since NAME T0_NS: ms from T0 (date +%s%N) to chat-super's log line
+# saying NAME is ready again (its last such line).
+ready_ms_since() {
+	local ts
+	ts=$(grep "chat-super info: $1: ready, pid" "$CHAT_HOME/log/chat-super.log" |
+	    tail -1 | cut -d' ' -f1)
+	echo $(( ($(date -d "$ts" +%s%N) - $2) / 1000000 ))
+}
+
+# jepsen_start [ARGS...]: the driver in the background (history in
+# $BATS_TEST_TMPDIR/history.ndjson); JEPSEN_PID.
+jepsen_start() {
+	HIST="$BATS_TEST_TMPDIR/history.ndjson"
+	PROG="$BATS_TEST_TMPDIR/progress"
+	STOP="$BATS_TEST_TMPDIR/stop"
+	rm -f "$STOP"
+	"$PY" "$JEPSEN" run --url "$URL" --history "$HIST" --progress "$PROG" \
+	    --stop "$STOP" "$@" >"$BATS_TEST_TMPDIR/jepsen.out" \
+	    2>"$BATS_TEST_TMPDIR/jepsen.err" &
+	JEPSEN_PID=$!
+	track_pid "$JEPSEN_PID" jepsen
+}
+
+acked() { read -r a _ < "$PROG" 2>/dev/null && echo "${a:-0}" || echo 0; }
+acked_at_least() { [ "$(acked)" -ge "$1" ]; }
+
+# more_acked N [SECONDS]: until N more sends than now are acknowledged.
+more_acked() {
+	local want=$(( $(acked) + $1 ))
+	wait_until "${2:-30}" acked_at_least "$want"
+}
+
+# jepsen_finish: stop sending, wait for the drain and the check; prints the
+# figures; fails unless the checker passed.
+jepsen_finish() {
+	touch "$STOP"
+	local rc=0
+	wait "$JEPSEN_PID" || rc=$?
+	cat "$BATS_TEST_TMPDIR/jepsen.out" "$BATS_TEST_TMPDIR/jepsen.err"
+	FIGURES=$(cat "$BATS_TEST_TMPDIR/jepsen.out")
+	# Kept for the summary of the suite.
+	echo "$BATS_TEST_DESCRIPTION: $FIGURES" >> "${FAULT_FIGURES:-/dev/null}"
+	[ "$rc" = 0 ]
+	[[ "$FIGURES" == *" lost=0 phantom=0 dup_surfaced=0 order=0 dev_order=0"* ]]
+}
+
+# figure NAME: one figure of the last jepsen_finish.
+figure() { tr ' ' '\n' <<<"$FIGURES" | sed -n "s/^$1=//p"; }
+
+# no_sanitizer_reports: fails on any ASan/UBSan report in the logs.
+no_sanitizer_reports() {
+	! grep -s "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" \
+	    "$CHAT_HOME"/log/*.log
+}
