@@ -26,6 +26,7 @@
 
 #include "id.h"
 #include "json.h"
+#include "conf.h"
 #include "log.h"
 #include "db.h"
 #include "commit.h"
@@ -289,7 +290,11 @@ hash_create(struct store_req *r, struct crypt_data *cd)
 	pw = json_str(r->req, "password", &len);
 	if (!store_password_ok(pw, len))
 		return;		/* the op says what is wrong with it */
-	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) == NULL)
+	long long cost = conf_int("password_cost");
+	if (cost < 1 || cost > 11)
+		cost = 5;	/* libxcrypt's default; main.c refuses a bad value */
+	if (crypt_gensalt_rn("$y$", (unsigned long)cost, NULL, 0, salt,
+	    sizeof(salt)) == NULL)
 		return;
 	h = crypt_rn(pw, salt, cd, sizeof(*cd));
 	if (h != NULL && h[0] == '$')

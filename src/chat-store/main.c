@@ -38,6 +38,8 @@ static const struct mode {
 	{ "export", cli_export, "write the database as NDJSON to stdout" },
 	{ "import", cli_import, "read NDJSON from stdin into the database" },
 	{ "get",    cli_get,    "print the value of one key" },
+	{ "repair", cli_repair, "repair a corrupt database (RepairDB) and "
+	    "report the messages gone" },
 };
 
 static void
@@ -46,7 +48,7 @@ usage(FILE *f)
 	size_t i;
 
 	fprintf(f, "usage: chat-store [serve | dump [--prefix KEY] | export | "
-	    "import | get KEY]\n");
+	    "import | get KEY | repair [--expect FILE]]\n");
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 		fprintf(f, "  %-7s %s\n", modes[i].name, modes[i].what);
 	fprintf(f, "The modes other than serve refuse while a chat-store "
@@ -70,6 +72,12 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_set_level((int)conf_int("log_level"));
+	long long cost = conf_int("password_cost");
+	if (cost < 1 || cost > 11) {
+		fprintf(stderr, "chat-store: password_cost '%s' is not 1..11\n",
+		    conf_get("password_cost"));
+		return EXIT_USAGE;
+	}
 	if (argc < 2)
 		return serve(1, argv);
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
