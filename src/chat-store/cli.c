@@ -119,6 +119,7 @@ cli_dump(int argc, char **argv)
 	if ((db = open_db(0, &status)) == NULL)
 		return status;
 	ro = leveldb_readoptions_create();
+	leveldb_readoptions_set_verify_checksums(ro, 1);
 	it = leveldb_create_iterator(db, ro);
 	for (leveldb_iter_seek(it, pk.b, pk.len); leveldb_iter_valid(it);
 	    leveldb_iter_next(it)) {
@@ -233,6 +234,7 @@ cli_export(int argc, char **argv)
 	if ((db = open_db(0, &status)) == NULL)
 		return status;
 	ro = leveldb_readoptions_create();
+	leveldb_readoptions_set_verify_checksums(ro, 1);
 	it = leveldb_create_iterator(db, ro);
 	for (leveldb_iter_seek_to_first(it); leveldb_iter_valid(it);
 	    leveldb_iter_next(it)) {
@@ -416,6 +418,7 @@ cli_get(int argc, char **argv)
 	if ((db = open_db(0, &status)) == NULL)
 		return status;
 	ro = leveldb_readoptions_create();
+	leveldb_readoptions_set_verify_checksums(ro, 1);
 	v = leveldb_get(db, ro, k.b, k.len, &vlen, &err);
 	leveldb_readoptions_destroy(ro);
 	leveldb_close(db);

@@ -13,5 +13,7 @@ int cli_dump(int argc, char **argv);
 int cli_export(int argc, char **argv);
 int cli_import(int argc, char **argv);
 int cli_get(int argc, char **argv);
+/* repair.c: RepairDB, then a gap report of what is gone (0: none, 1: gaps). */
+int cli_repair(int argc, char **argv);
 
 #endif

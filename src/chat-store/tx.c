@@ -60,6 +60,9 @@ tx_new(leveldb_t *db)
 		abort();
 	t->db = db;
 	t->ro = leveldb_readoptions_create();
+	/* A block whose checksum fails is an error, not garbage served as a
+	 * record (paranoid_checks alone checks only what open reads). */
+	leveldb_readoptions_set_verify_checksums(t->ro, 1);
 	t->wo_sync = leveldb_writeoptions_create();
 	leveldb_writeoptions_set_sync(t->wo_sync, 1);
 	t->wo_nosync = leveldb_writeoptions_create();
