@@ -444,6 +444,20 @@ s.sendall(b"{not json\n"); print(s.makefile().readline())' "$CHAT_RUN/push.sock"
 	grep -q "Retry-After" "$CHAT_HOME/log/chat-push.log"
 }
 
+@test "Retry-After holds the whole origin: another device's job waits too" {
+	stub_start hook
+	stub_ctl hook '{"mode":"status","status":429,"retry_after":"2","count":1}'
+	push_start
+	enqueue bob d1 webhook "http://127.0.0.1:$hook_PORT/h" 0000000000000521
+	wait_until 5 nreqs_is hook 1 '.answer==429'
+	enqueue carol d1 webhook "http://127.0.0.1:$hook_PORT/other" 0000000000000522
+	wait_until 10 nreqs_is hook 2 '.answer==200'
+	t0=$(reqs hook '.answer==429' | jq .t)
+	t1=$(reqs hook '(.body|fromjson|.user)=="carol"' | jq .t)
+	"$PY" -c "import sys; d = $t1 - $t0; print(d); sys.exit(not 1.95 <= d < 4)"
+	nreqs_is hook 1 '(.body|fromjson|.user)=="carol"'
+}
+
 @test "503 with Retry-After is honoured too" {
 	stub_start hook
 	stub_ctl hook '{"mode":"status","status":503,"retry_after":"1","count":1}'

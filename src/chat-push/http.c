@@ -160,6 +160,7 @@ finish(CURL *easy, CURLcode cc)
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &res.secs);
 	curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &sent);
+	res.url = x->req->url;
 	res.status = cc == CURLE_OK ? status : 0;
 	res.curl_code = cc;
 	res.error = cc == CURLE_OK ? NULL :

@@ -29,6 +29,7 @@ struct curl_slist;
 /* --- http.c --------------------------------------------------------------- */
 
 struct http_res {
+	const char	*url;		/* the request's URL */
 	long		 status;	/* HTTP status, 0 if none came */
 	int		 curl_code;	/* CURLE_OK or the transport error */
 	const char	*error;		/* curl's message when curl_code != 0 */

@@ -53,6 +53,61 @@ static struct { uint64_t h, at; } recent[RECENT_N];
 
 static void rearm(void);
 
+/* Retry-After on a 429 or 503 holds the whole origin (scheme, host and
+ * port), not only the batch that got it: the provider is rate-limiting
+ * or down for everyone.  A small table; the entry ending first is reused. */
+#define HOLDS		64
+#define ORIGIN_MAX	160
+static struct { char origin[ORIGIN_MAX]; uint64_t until; } holds[HOLDS];
+
+/* "https://host:port" of url into out ("" if it has no "//"). */
+static void
+origin_of(const char *url, char *out)
+{
+	const char *p = strstr(url, "//");
+	size_t n;
+
+	if (p == NULL) {
+		out[0] = '\0';
+		return;
+	}
+	n = (size_t)(p + 2 - url) + strcspn(p + 2, "/?#");
+	if (n >= ORIGIN_MAX)
+		n = ORIGIN_MAX - 1;
+	memcpy(out, url, n);
+	out[n] = '\0';
+}
+
+static uint64_t
+hold_until(const char *origin)
+{
+	int i;
+
+	for (i = 0; i < HOLDS; i++)
+		if (holds[i].until != 0 && strcmp(holds[i].origin, origin) == 0)
+			return holds[i].until;
+	return 0;
+}
+
+static void
+hold_set(const char *origin, uint64_t until)
+{
+	int i, k = 0;
+
+	for (i = 0; i < HOLDS; i++) {
+		if (strcmp(holds[i].origin, origin) == 0) {
+			k = i;
+			break;
+		}
+		if (holds[i].until < holds[k].until)
+			k = i;
+	}
+	if (holds[k].until > until && strcmp(holds[k].origin, origin) == 0)
+		return;
+	snprintf(holds[k].origin, ORIGIN_MAX, "%s", origin);
+	holds[k].until = until;
+}
+
 /* Removes the first n jobs of b from the queue, reporting v for each. */
 static void
 drop_first(struct batch *b, int n, enum push_verdict v, long status,
@@ -240,6 +295,14 @@ on_done(void *arg, const struct http_res *res)
 		settle(b);
 	} else if (v == PV_RETRY) {
 		size_t l = strlen(why);
+		if (res->retry_after_ms > 0 &&
+		    (res->status == 429 || res->status == 503)) {
+			char origin[ORIGIN_MAX];
+			origin_of(res->url, origin);
+			hold_set(origin, now_ms() + (uint64_t)
+			    (res->retry_after_ms > 3600000 ? 3600000 :
+			    res->retry_after_ms));
+		}
 		snprintf(why + l, sizeof(why) - l, " after %.0f ms%s",
 		    res->secs * 1000, res->ambiguous ? ", sealed" : "");
 		b->sealed = res->ambiguous ? n : 0;
@@ -297,7 +360,8 @@ dispatch(struct batch *b)
 	struct push_note note;
 	struct http_req *r;
 	struct job *newest;
-	char err[256];
+	char err[256], origin[ORIGIN_MAX];
+	uint64_t held;
 	int n, i, rc;
 	jv v;
 
@@ -336,6 +400,17 @@ dispatch(struct batch *b)
 			drop_first(b, n, PV_FAIL, 0, err);
 			settle(b);
 		}
+		return;
+	}
+	origin_of(r->url, origin);
+	if ((held = hold_until(origin)) > now_ms()) {
+		/* the provider asked everyone to wait: no attempt counted */
+		http_req_free(r);
+		b->due = held;
+		rekey(b);
+		heap_push(b);
+		log_debug("%s/%s held until '%s' may be asked again", b->user,
+		    b->device, origin);
 		return;
 	}
 	b->nsent = n;
