@@ -212,7 +212,8 @@ op_status(struct op_ctx *c)
 #define N(name) o = jv_object_set(o, jv_string(#name), \
 	jv_number((double)__atomic_load_n(&s->name, __ATOMIC_RELAXED)))
 	N(ops); N(errors); N(appends); N(dups); N(batches); N(syncs);
-	N(writes); N(max_batch); N(conns); N(overlong); N(hashes);
+	N(writes); N(max_batch); N(conns); N(overlong); N(torn);
+	N(hashes);
 #undef N
 	return o;
 }

@@ -54,7 +54,8 @@
 /* Counters for the status op; written by the worker unless noted. */
 struct store_stats {
 	unsigned long	ops, errors, appends, dups, batches, syncs, writes;
-	unsigned long	max_batch, conns, overlong;	/* conns, overlong: the loop */
+	unsigned long	max_batch, conns, overlong, torn; /* conns, overlong,
+					 * torn: the loop */
 	unsigned long	hashes;
 };
 

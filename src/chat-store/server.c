@@ -78,6 +78,8 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 
 	__atomic_store_n(&stats.overlong,
 	    ipc_server_overlong(ipc_conn_server(c)), __ATOMIC_RELAXED);
+	__atomic_store_n(&stats.torn,
+	    ipc_server_torn(ipc_conn_server(c)), __ATOMIC_RELAXED);
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		log_warn("dropping a request from %s", ipc_conn_name(c));
 		return;

@@ -3,7 +3,7 @@
 
     jepsen.py run   --url URL --history FILE [--users 4] [--devices 2]
                     [--rate 400] [--duration 5] [--stop FILE]
-                    [--progress FILE] [--drain 30]
+                    [--progress FILE] [--drain 30] [--body-size 0]
     jepsen.py check FILE
 
 `run` makes users u0..u{U-1} with D devices each (through chat-store's
@@ -210,13 +210,15 @@ async def run(a):
                        time.monotonic() > finish_by[0])
     tasks, counts = [], {"sent": 0, "acked": 0}
 
+    pad = "x" * a.body_size
+
     async def one(d, i):
         if i % 2:
             others = [u for u in users if u != d.user]
-            r = await d.send("d%d-%d" % (d.k, i), "b%d.%d" % (d.k, i),
+            r = await d.send("d%d-%d" % (d.k, i), "b%d.%d" % (d.k, i) + pad,
                              to=others[i % len(others)], give_up=give_up)
         else:
-            r = await d.send("d%d-%d" % (d.k, i), "b%d.%d" % (d.k, i),
+            r = await d.send("d%d-%d" % (d.k, i), "b%d.%d" % (d.k, i) + pad,
                              group=gid, give_up=give_up)
         if r and r["type"] == "ack":
             counts["acked"] += 1
@@ -401,6 +403,8 @@ def main():
     p.add_argument("--stop")
     p.add_argument("--progress")
     p.add_argument("--drain", type=float, default=30)
+    p.add_argument("--body-size", type=int, default=0,
+                   help="bytes of padding in each body")
     a = p.parse_args()
     if a.mode == "check":
         res = check(a.file)
