@@ -4,6 +4,8 @@
 #   make bench-deps   Debian's mosquitto, for the comparison
 #   make bench        the matrix of issue 8 against the stack, Mosquitto and
 #                     the relay; writes bench/results/<date>.json
+#                     (BENCH_ARGS="--quick", "--nice -10", "--points group"
+#                     are passed to bench/run)
 BENCH_RELAY      := $(BUILD)/bench/lws-relay
 BENCH_RELAY_SRCS := bench/lws-relay.c src/chat-bench/jscan.c
 BENCH_RELAY_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(BENCH_RELAY_SRCS))
@@ -28,6 +30,6 @@ bench-deps: deps
 	fi
 
 bench: bench-deps all $(BENCH_RELAY)
-	bench/run --bin $(abspath $(BIN)) --relay $(abspath $(BENCH_RELAY))
+	bench/run --bin $(abspath $(BIN)) --relay $(abspath $(BENCH_RELAY)) $(BENCH_ARGS)
 
 .PHONY: bench bench-deps bench-relay
