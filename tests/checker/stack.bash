@@ -20,8 +20,9 @@ super_start() {
 		conf chatd_listen "127.0.0.1:$CHATD_PORT"
 		conf chatd_url "$URL"
 		conf api_listen "127.0.0.1:$API_PORT"
-		conf rate_limit 100000
-		conf rate_burst 100000
+		# Load tests need no rate limit; a test that sets one keeps it.
+		grep -q '^rate_limit' "$CHAT_HOME/etc/chat.conf" 2>/dev/null ||
+		    { conf rate_limit 100000; conf rate_burst 100000; }
 		touch "$CHAT_HOME/etc/.conf-done"
 	fi
 	start_daemon chat-super
@@ -79,10 +80,11 @@ more_acked() {
 	wait_until "${2:-30}" acked_at_least "$want"
 }
 
-# jepsen_finish: stop sending, wait for the drain and the check; prints the
-# figures; fails unless the checker passed.
+# jepsen_finish [--run-out]: stop sending (or let --duration run out), wait
+# for the drain and the check; prints the figures; fails unless the checker
+# passed and something was acknowledged.
 jepsen_finish() {
-	touch "$STOP"
+	[ "${1:-}" = --run-out ] || touch "$STOP"
 	local rc=0
 	wait "$JEPSEN_PID" || rc=$?
 	cat "$BATS_TEST_TMPDIR/jepsen.out" "$BATS_TEST_TMPDIR/jepsen.err"
@@ -91,6 +93,7 @@ jepsen_finish() {
 	echo "$BATS_TEST_DESCRIPTION: $FIGURES" >> "${FAULT_FIGURES:-/dev/null}"
 	[ "$rc" = 0 ]
 	[[ "$FIGURES" == *" lost=0 phantom=0 dup_surfaced=0 order=0 dev_order=0"* ]]
+	[ "$(figure acked)" -gt 0 ]
 }
 
 # figure NAME: one figure of the last jepsen_finish.
