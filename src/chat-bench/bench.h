@@ -49,6 +49,7 @@ struct bench_opts {
 	int		 body_bytes;
 	int		 idle;		/* only hold the connections */
 	double		 connect_rate;	/* new sockets per second */
+	int		 connect_inflight; /* devices connecting at once */
 	double		 recv_every;	/* chat: seconds between "recv" frames */
 	double		 hb_every;	/* chat: heartbeat interval */
 	const char	*api;		/* http://host:port */

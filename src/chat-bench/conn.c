@@ -4,8 +4,8 @@
  * loop), so the rate timer, the pacing and thousands of sockets share one
  * thread and nothing polls.
  *
- * Connects are paced (--connect-rate a second, at most CONN_INFLIGHT
- * handshakes at once) so the server is measured, not flooded, at start.
+ * Connects are paced (--connect-rate a second, at most --connect-inflight
+ * devices between connect and synced at once) so the server is measured, not flooded, at start.
  * A connect that fails is tried again up to CONN_TRIES times; a device
  * that drops after it was ready stays down (the run reports it), because a
  * reconnect would blur what was owed to whom.
@@ -22,7 +22,6 @@
 #include "log.h"
 
 #define CONN_TICK	0.01
-#define CONN_INFLIGHT	256
 #define CONN_TRIES	3
 #define CONN_RX_MAX	(1024 * 1024)
 #define WBUF		(64 * 1024)
@@ -86,7 +85,7 @@ on_pace(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	pace_acc += B.o.connect_rate * CONN_TICK;
-	while (pace_acc >= 1 && B.connecting < CONN_INFLIGHT) {
+	while (pace_acc >= 1 && B.connecting < B.o.connect_inflight) {
 		if (nretry > 0)
 			d = &B.devs[retry[--nretry]];
 		else if (B.next_connect < B.ndevs)
@@ -96,8 +95,8 @@ on_pace(struct ev_loop *loop, ev_timer *w, int revents)
 		pace_acc -= 1;
 		connect_dev(d);
 	}
-	if (pace_acc > CONN_INFLIGHT)
-		pace_acc = CONN_INFLIGHT;
+	if (pace_acc > B.o.connect_inflight)
+		pace_acc = B.o.connect_inflight;
 	if (B.next_connect >= B.ndevs && nretry == 0)
 		ev_timer_stop(B.loop, w);
 }

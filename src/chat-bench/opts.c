@@ -17,6 +17,7 @@ static const char usage[] =
 "                  [--ws URL] [--mint] [--state FILE] [--setup-only]\n"
 "                  [--seed-users]\n"
 "                  [--prefix NAME] [--password PW] [--connect-rate N]\n"
+"                  [--connect-inflight N]\n"
 "                  [--recv-every S] [--hb-every S] [--source ADDR]...\n"
 "                  [--pids-from-super] [--pid NAME=PID]... [--label TEXT]\n"
 "                  [--verbose]\n"
@@ -67,6 +68,7 @@ bench_options(int argc, char **argv)
 		{ "prefix", required_argument, NULL, 'p' },
 		{ "password", required_argument, NULL, 'P' },
 		{ "connect-rate", required_argument, NULL, 'c' },
+		{ "connect-inflight", required_argument, NULL, 'I' },
 		{ "recv-every", required_argument, NULL, 'R' },
 		{ "hb-every", required_argument, NULL, 'H' },
 		{ "source", required_argument, NULL, 'o' },
@@ -89,6 +91,7 @@ bench_options(int argc, char **argv)
 	o->drain = 5;
 	o->body_bytes = 100;
 	o->connect_rate = 500;
+	o->connect_inflight = 1000;
 	o->recv_every = 1;
 	o->hb_every = 5;
 	o->prefix = "bench";
@@ -128,6 +131,7 @@ bench_options(int argc, char **argv)
 			break;
 		case 'P': o->password = optarg; break;
 		case 'c': o->connect_rate = num("connect-rate", optarg, 1, 1e6); break;
+		case 'I': o->connect_inflight = (int)num("connect-inflight", optarg, 1, 1e6); break;
 		case 'R': o->recv_every = num("recv-every", optarg, 0, 3600); break;
 		case 'H': o->hb_every = num("hb-every", optarg, 0, 3600); break;
 		case 'o':
