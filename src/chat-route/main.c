@@ -73,6 +73,9 @@ main(int argc, char **argv)
 	    sizeof(path)), NULL, NULL, NULL);
 	if (route.store == NULL)
 		fatalx(EXIT_USAGE, "socket path '%s' is too long", path);
+	if (push_init(route.loop) == -1)
+		fatalx(EXIT_USAGE, "a socket path under '%s' is too long",
+		    conf_run());
 	long long maxline = conf_int("ipc_max_line");
 	route.srv = ipc_listen(route.loop, conf_sock_path("route", path,
 	    sizeof(path)), maxline > 0 ? (size_t)maxline : 0, &route_handlers,
@@ -91,6 +94,7 @@ main(int argc, char **argv)
 
 	ipc_server_close(route.srv);
 	ipc_client_free(route.store);
+	push_free();
 	strmap_free(&route.users);
 	log_info("stopped");
 	return 0;

@@ -89,7 +89,7 @@ op_status(struct peer *p, jv req, jv id)
 	NUM(r, sends); NUM(r, acks); NUM(r, dups); NUM(r, send_errors);
 	NUM(r, deliveries); NUM(r, deliver_lines); NUM(r, typing);
 	NUM(r, presence_queries); NUM(r, kicks);
-	reply(p, r);
+	reply(p, push_status(r));
 }
 
 static void

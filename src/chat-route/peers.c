@@ -10,6 +10,8 @@
  * The newer authentication wins, by its "at" time: the other chatd is told
  * to close its connection ("kick"), so a device is never reachable by two
  * paths that could deliver out of order.
+ *
+ * A user's first device online cancels its waiting pushes (push.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +226,8 @@ peer_online(struct peer *p, jv ev)
 	d->peer = p;
 	d->at = at;
 	route.ndevices++;
+	if (r->n == 1)		/* was offline: drop its waiting pushes */
+		push_online(r->user);
 }
 
 void

@@ -13,8 +13,8 @@
  * per (user, device, cid).
  *
  * Files: peers.c (chatds and the online device table), send.c (msg.send and
- * the fan-out), relay.c (typing and presence queries), ops.c (the socket's
- * request and event table), main.c.
+ * the fan-out), relay.c (typing and presence queries), push.c (jobs for
+ * chat-push), ops.c (the socket's request and event table), main.c.
  */
 #ifndef ROUTE_H
 #define ROUTE_H
@@ -115,5 +115,27 @@ size_t fanout(jv users, const char *skip_user, const char *skip_device,
 /* relay.c */
 void relay_typing(struct peer *p, jv ev);
 void relay_presence(struct peer *p, jv req, jv id);
+
+/* push.c */
+/* Connects to chat-push and opens a second connection to chat-store for
+ * the lookups; both keep retrying.  Returns -1 if a socket path is too
+ * long. */
+int push_init(struct ev_loop *loop);
+/* Closes both; push work still out is dropped. */
+void push_free(void);
+/*
+ * A message was appended and acked (not a dup): req is the msg.send
+ * request (user, to|group, body), recipients the store's list (sender
+ * included), mid and ts the message's id and time; all borrowed.  For each
+ * recipient but the sender with no online device, asks chat-store for its
+ * devices and enqueues a job with chat-push for each device with a push
+ * registration.  Never blocks and never fails the send: at worst the
+ * notification is skipped and logged.
+ */
+void push_message(jv req, jv recipients, const char *mid, int64_t ts);
+/* user's first device came online: its waiting jobs are cancelled. */
+void push_online(const char *user);
+/* Adds the push_* counters to a status reply r (consumed, returned). */
+jv push_status(jv r);
 
 #endif

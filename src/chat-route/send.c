@@ -248,9 +248,14 @@ on_appended(void *arg, jv reply)
 		goto out;
 	}
 	jv rcpt = jv_object_get(jv_copy(reply), jv_string("recipients"));
-	if (jv_get_kind(rcpt) == JV_KIND_ARRAY)
+	if (jv_get_kind(rcpt) == JV_KIND_ARRAY) {
 		fanout(rcpt, json_str(x->req, "user", NULL),
 		    json_str(x->req, "device", NULL), mid, frame, flen);
+		/* last: acks and deliveries never wait for push work; a dup
+		 * was handed to chat-push the first time */
+		if (!json_bool(reply, "dup", 0))
+			push_message(x->req, rcpt, mid, ts);
+	}
 	jv_free(rcpt);
 out:
 	jv_free(reply);
