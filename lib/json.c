@@ -16,6 +16,55 @@
 
 #include "json.h"
 
+/*
+ * 1 if two JSON values follow each other with no ',' or ':' between them
+ * ('{"a" "b"}', '[1 2]').  libjq 1.6's parser leaks the second value on
+ * that error (its value() returns "Expected separator between values"
+ * without freeing it), 17 bytes and up per hostile line, so such input is
+ * refused here, before jq sees it (found by tests/fuzz/fuzz_json.c).
+ */
+static int
+adjacent_values(const char *s, size_t len)
+{
+	size_t i = 0;
+	int after_value = 0;
+
+	while (i < len) {
+		char ch = s[i];
+		if (ch == '"') {
+			if (after_value)
+				return 1;
+			for (i++; i < len && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+			i++;
+			after_value = 1;
+		} else if (ch == '{' || ch == '[') {
+			if (after_value)
+				return 1;
+			i++;
+		} else if (ch == '}' || ch == ']') {
+			after_value = 1;
+			i++;
+		} else if (ch == ',' || ch == ':') {
+			after_value = 0;
+			i++;
+		} else if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+			i++;
+		} else {
+			/* A number, a literal, or bytes jq reads as one. */
+			if (after_value)
+				return 1;
+			do
+				i++;
+			while (i < len && memchr("{}[],:\" \t\n\r", s[i], 11) ==
+			    NULL);
+			after_value = 1;
+		}
+	}
+	return 0;
+}
+
 jv
 json_parse_object(const char *buf, size_t len, char *err, size_t errlen)
 {
@@ -25,6 +74,11 @@ json_parse_object(const char *buf, size_t len, char *err, size_t errlen)
 
 	if (len > INT_MAX) {
 		snprintf(err, errlen, "JSON text too long");
+		return jv_invalid();
+	}
+	if (buf != NULL && adjacent_values(buf, len)) {
+		snprintf(err, errlen, "invalid JSON: Expected separator between "
+		    "values");
 		return jv_invalid();
 	}
 	v = jv_parse_sized(buf != NULL ? buf : "", (int)len);
