@@ -21,6 +21,8 @@ const TYPING_SEND_MS = 3000;	/* at most one typing notice this often */
 const TYPING_SHOW_MS = 4000;	/* how long a typing notice stays up */
 const PAGE = 30;		/* history page */
 const FRIENDS_POLL_MS = 10000;	/* friend requests have no live frame */
+const PROBE_MS = 20000;		/* this long without a frame: ask something */
+const DEAD_MS = 35000;		/* and this long: the connection is dead */
 const ZERO_ID = '0000000000000000';
 
 const $ = (id) => document.getElementById(id);
@@ -92,7 +94,8 @@ const ws = {
 	backoff: 0,
 	wanted: false,		/* reconnect when it drops */
 	firstSync: false,	/* a device that holds nothing is catching up */
-	outbox: new Map(),	/* cid -> {frame, li}: sent, no ack yet */
+	outbox: new Map(),	/* cid -> {frame, msg}: sent, no ack yet */
+	lastRx: 0,		/* when the server last said anything */
 	lastTyping: 0,
 };
 
@@ -150,10 +153,12 @@ async function connect() {
 			auth.since = newestId;
 		sock.send(JSON.stringify(auth));
 		setConn('syncing', 'syncing…');
+		ws.lastRx = Date.now();
 		clearInterval(ws.hb);
-		ws.hb = setInterval(() => wsSend({ type: 'hb' }), HB_MS);
+		ws.hb = setInterval(() => beat(sock), HB_MS);
 	};
 	sock.onmessage = (ev) => {
+		ws.lastRx = Date.now();
 		let f;
 		try { f = JSON.parse(ev.data); } catch (e) { return; }
 		onFrame(f);
@@ -177,6 +182,24 @@ async function connect() {
 		else
 			setConn('down', 'offline');
 	};
+}
+
+/* The heartbeat; and since a network that silently drops packets leaves
+ * the socket looking open, a quiet server is asked for our own presence
+ * (always answered), and given up on if even that gets no answer. */
+function beat(sock) {
+	if (ws.sock !== sock)
+		return;
+	wsSend({ type: 'hb' });
+	const quiet = Date.now() - ws.lastRx;
+	if (quiet > DEAD_MS) {
+		ws.sock = null;
+		clearInterval(ws.hb);
+		sock.close();
+		scheduleReconnect();
+	} else if (quiet > PROBE_MS && ws.state === 'up') {
+		wsSend({ type: 'presence', users: [session.user] });
+	}
 }
 
 function scheduleReconnect() {
@@ -214,13 +237,14 @@ window.addEventListener('offline', () => {
 	s.close();
 	if (ws.wanted) {
 		ws.backoff = Math.max(ws.backoff, 500);
+		scheduleReconnect();	/* in case "online" never comes */
 		setConn('down', 'network down: waiting…');
 	}
 });
 window.addEventListener('online', () => {
 	if (session && ws.wanted && !ws.sock) {
 		ws.backoff = Math.max(ws.backoff, 500);
-		connect();
+		connect();	/* now, not at the next retry */
 	}
 });
 
