@@ -164,12 +164,20 @@ async function person(browser, name) {
 		FakeNotification.permission = 'granted';
 		window.Notification = FakeNotification;
 	});
+	/* Every frame the page sends and gets, parsed, for the checks on the
+	 * protocol itself (resume point, heartbeats). */
+	const p = { name, ctx, page, sent: [], recv: [] };
+	const parse = (x) => { try { return JSON.parse(x); } catch (e) { return {}; } };
+	page.on('websocket', (w) => {
+		w.on('framesent', (f) => p.sent.push({ t: Date.now(), f: parse(f.payload) }));
+		w.on('framereceived', (f) => p.recv.push({ t: Date.now(), f: parse(f.payload) }));
+	});
 	page.on('pageerror', (e) => console.log(`# ${name}: page error: ${e.message}`));
 	page.on('console', (m) => {
 		if (m.type() === 'error')
 			console.log(`# ${name}: console: ${m.text()}`);
 	});
-	return { name, ctx, page };
+	return p;
 }
 
 async function signup(p) {
@@ -298,7 +306,9 @@ async function scenario(browser) {
 		await until('answer shown', () => hasMsg(A, 'hi alice, got it'));
 	});
 
+	let held = null;
 	await step('alice\'s network drops', A, async () => {
+		held = alice.recv.filter((x) => x.f.type === 'msg').map((x) => x.f.id).sort().pop();
 		await alice.ctx.setOffline(true);
 		await until('alice disconnected', async () =>
 		    await A.getAttribute('#conn', 'data-state') !== 'up');
@@ -320,6 +330,10 @@ async function scenario(browser) {
 		    { hasText: 'hello bob' }).count();
 		if (count !== 1)
 			throw new Error('"hello bob" shown ' + count + ' times');
+		const auths = alice.sent.filter((x) => x.f.type === 'auth');
+		const last = auths[auths.length - 1].f;
+		if (auths.length < 2 || !held || last.since !== held)
+			throw new Error('resumed with since ' + last.since + ', held ' + held);
 	});
 
 	const carol = await person(browser, 'carol');
@@ -417,6 +431,21 @@ async function scenario(browser) {
 	await step('the page as alice sees it', A, async () => {
 		await A.click(groupLi(gid));
 		await until('group history', () => hasMsg(A, 'count me in too'));
+	});
+
+	await step('alice\'s page sent a heartbeat every 5 s', null, async () => {
+		/* on her first connection, before the network dropped */
+		const first = [];
+		for (const x of alice.sent.slice(1)) {
+			if (x.f.type === 'auth')
+				break;
+			if (x.f.type === 'hb')
+				first.push(x.t);
+		}
+		const gaps = first.slice(1).map((t, i) => t - first[i]);
+		console.log(`# ${first.length} heartbeats, gaps ${gaps.join(', ')} ms`);
+		if (first.length < 3 || gaps.some((g) => g < 4000 || g > 6500))
+			throw new Error('heartbeats ' + gaps.join(', '));
 	});
 
 	await carol.ctx.close();
