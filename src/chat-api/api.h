@@ -75,6 +75,8 @@ struct api_req {
 	size_t		 resp_off;
 	int		 headers_sent;
 	int64_t		 started_us;
+	const char	*ctype;		/* static.c: Content-Type; NULL: JSON */
+	char		 etag[64];	/* static.c: the file's ETag */
 };
 
 /* The process's shared state (main.c fills it). */
@@ -102,6 +104,9 @@ extern const struct lws_protocols *const api_protocols;
  * request; later calls are ignored.  If the connection is gone, only frees.
  */
 void api_reply(struct api_req *r, int status, jv body);
+/* api_reply with a body of raw bytes (buf, malloc'd, consumed; NULL if
+ * len is 0) whose Content-Type is r->ctype (static.c). */
+void api_reply_bytes(struct api_req *r, int status, char *buf, size_t len);
 /* api_reply with {"error":{"code","message"}}. */
 void api_error(struct api_req *r, int status, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));

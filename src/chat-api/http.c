@@ -28,6 +28,7 @@
 #include "api.h"
 #include "json.h"
 #include "log.h"
+#include "static.h"
 
 #define CHUNK	16384
 
@@ -108,6 +109,23 @@ api_reply(struct api_req *r, int status, jv body)
 		r->status = 503;
 		r->resp_len = 0;
 	}
+	if (status / 100 < 6)
+		api.replied[status / 100]++;
+	if (r->wsi != NULL)
+		lws_callback_on_writable(r->wsi);
+}
+
+void
+api_reply_bytes(struct api_req *r, int status, char *buf, size_t len)
+{
+	if (r->responded) {
+		free(buf);
+		return;
+	}
+	r->responded = 1;
+	r->status = status;
+	r->resp = buf;
+	r->resp_len = len;
 	if (status / 100 < 6)
 		api.replied[status / 100]++;
 	if (r->wsi != NULL)
@@ -239,7 +257,7 @@ continue_100(struct lws *wsi)
 
 /* LWS_CALLBACK_HTTP: a new request. */
 static int
-on_request(struct lws *wsi, struct pss *pss, const char *uri)
+on_request(struct lws *wsi, struct pss *pss, const char *uri, size_t urilen)
 {
 	struct api_req *r;
 
@@ -263,6 +281,8 @@ on_request(struct lws *wsi, struct pss *pss, const char *uri)
 			return -1;
 		return 0;
 	}
+	if (api_static_serve(wsi, r, uri, urilen))
+		return 0;		/* the web page's files: answered */
 	if (api_route_match(r) == -1)
 		return 0;		/* 404 or 405 answered */
 	if (r->declared > (long long)api.max_body) {
@@ -340,9 +360,13 @@ on_writable(struct lws *wsi, struct pss *pss)
 		return 0;
 	if (!r->headers_sent) {
 		if (lws_add_http_common_headers(wsi, (unsigned)r->status,
-		    "application/json", r->resp_len, &p, end))
+		    r->ctype != NULL ? r->ctype : "application/json",
+		    r->resp_len, &p, end))
 			return -1;
-		if (lws_add_http_header_by_name(wsi,
+		if (r->ctype != NULL) {
+			if (api_static_headers(wsi, r, &p, end))
+				return -1;
+		} else if (lws_add_http_header_by_name(wsi,
 		    (const unsigned char *)"cache-control:",
 		    (const unsigned char *)"no-store", 8, &p, end))
 			return -1;
@@ -399,7 +423,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		return on_request(wsi, pss, in);
+		return on_request(wsi, pss, in, len);
 	case LWS_CALLBACK_HTTP_BODY:
 		if (pss != NULL && on_body(pss->req, in, len) == -1)
 			return -1;

@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "ipc.h"
 #include "log.h"
+#include "static.h"
 #include "token.h"
 #include "util.h"
 
@@ -103,6 +104,8 @@ main(int argc, char **argv)
 	api.token_ttl = conf_positive("token_ttl");
 	api.max_body = (size_t)conf_positive("max_body");
 	api.group_max = conf_positive("group_max_members");
+	if (api_static_init(err, sizeof(err)) == -1)
+		fatalx(EXIT_USAGE, "%s", err);
 
 	snprintf(path, sizeof(path), "%s/etc", conf_home());
 	if (mkdir_p(path, 0700) == -1)
@@ -155,6 +158,7 @@ main(int argc, char **argv)
 	ipc_client_free(api.store);
 	ipc_client_free(api.route);
 	api_req_free_all();
+	api_static_free();
 	ev_signal_stop(api.loop, &sigterm);
 	ev_signal_stop(api.loop, &sigint);
 	log_info("stopped");
