@@ -12,6 +12,7 @@
 #include "chatd.h"
 #include "conf.h"
 #include "log.h"
+#include "origin.h"
 #include "util.h"
 
 struct chatd chatd;
@@ -61,6 +62,8 @@ configure(const char *listen)
 	chatd.rate_limit = (double)conf_pos("rate_limit");
 	chatd.rate_burst = (double)conf_pos("rate_burst");
 	chatd.hangup_secs = (int)conf_pos("presence_timeout");
+	if (origin_init(err, sizeof(err)) == -1)
+		fatalx(EXIT_USAGE, "%s", err);
 
 	char path[1024];
 	snprintf(path, sizeof(path), "%s/etc", conf_home());

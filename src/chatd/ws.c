@@ -19,6 +19,7 @@
 
 #include "chatd.h"
 #include "log.h"
+#include "origin.h"
 
 #define WS_PATH		"/v1/ws"
 
@@ -133,7 +134,7 @@ callback_chat(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		return accept_path(wsi) ? 0 : -1;
+		return accept_path(wsi) && origin_allowed(wsi) ? 0 : -1;
 	case LWS_CALLBACK_ESTABLISHED:
 		if ((*pc = conn_new(wsi)) == NULL)
 			return -1;
