@@ -58,7 +58,7 @@ connect_dev(struct dev *d)
 	ci.port = B.ws_port;
 	ci.path = B.ws_path;
 	ci.host = B.ws_host;
-	ci.origin = B.ws_host;
+	/* no Origin: not a browser (chatd checks Origin only for browsers) */
 	ci.protocol = is_mqtt() ? "mqtt" : "chat.v1";
 	ci.local_protocol_name = "bench";
 	ci.opaque_user_data = d;

@@ -400,7 +400,8 @@ connect_now(struct chat_ws *ws)
 	ci.port = port;
 	ci.path = ws->path;
 	ci.host = ws->host;
-	ci.origin = ws->host;
+	/* no Origin: a CLI is not a browser, and chatd checks Origin against
+	 * ws_origins only for browsers */
 	ci.ssl_connection = strcmp(prot, "wss") == 0 ? LCCSCF_USE_SSL : 0;
 	ci.local_protocol_name = ws_protocols[0].name;
 	ci.opaque_user_data = ws;
