@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # RELIABILITY.md rows 20 and 21: RFC 6455 negative cases on raw sockets
-# (tests/ws/conformance.py: about 55 cases modelled on Autobahn groups 1-7
+# (tests/ws/conformance.py: about 60 cases modelled on Autobahn groups 1-7
 # and 9) against chatd, each on a fresh authenticated connection; then 100
 # connections streaming an oversize message at once.  Every case must give
 # the RFC outcome (close 1002/1007/1009, or a TCP drop, within 1 s), the
@@ -30,7 +30,6 @@ teardown() {
 }
 
 @test "rows 20, 21: RFC 6455 negative cases, oversize and fragmented frames: every outcome as the RFC says" {
-	skip "known bug, issue 7: chatd echoes a 1-byte close payload as 1005 and echoes close codes 5000/65535 instead of failing the connection"
 	run "$PY" "$BATS_TEST_DIRNAME/ws/conformance.py" --url "$URL" --pid "$CHATD_PID"
 	echo "$output"
 	assert_success

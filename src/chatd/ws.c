@@ -102,6 +102,46 @@ on_receive(struct conn *c, const char *in, size_t len)
 	return 0;
 }
 
+/*
+ * RFC 6455 5.5.1 and 7.4: a close frame's body is empty or a 2-byte code
+ * (and a reason).  Codes a peer may send: 1000-1003, 1007-1011 (those the
+ * RFC defines; lws 4.1.6 itself refuses 1012-1014, registered later) and
+ * 3000-4999.  lws refuses the codes below 3000 it does not know, but echoes
+ * a 1-byte body and codes of 5000 and up, so every body is checked here.
+ */
+static int
+close_payload_ok(const unsigned char *p, size_t len)
+{
+	if (len == 0)
+		return 1;
+	if (len == 1)
+		return 0;
+	unsigned code = (unsigned)p[0] << 8 | p[1];
+	return (code >= 1000 && code <= 1003) ||
+	    (code >= 1007 && code <= 1011) || (code >= 3000 && code <= 4999);
+}
+
+/* The client sent a close frame: an invalid one fails the connection with
+ * 1002 (RFC 6455 7.1.7) instead of being echoed. */
+static int
+on_peer_close(struct lws *wsi, struct conn *c, const unsigned char *in,
+    size_t len)
+{
+	static const char why[] = "invalid close frame";
+
+	if (c != NULL)
+		c->peer_closed = 1;
+	if (close_payload_ok(in, len))
+		return 0;
+	chatd.n.bad_frames++;
+	log_warnx("%s: close frame with %s, failing the connection",
+	    c != NULL ? c->peer : "-", len == 1 ? "a 1-byte body" :
+	    "an invalid code");
+	lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR,
+	    (unsigned char *)why, sizeof(why) - 1);
+	return -1;
+}
+
 static int
 on_writeable(struct conn *c)
 {
@@ -144,9 +184,7 @@ callback_chat(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return *pc != NULL ? on_writeable(*pc) : -1;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		if (*pc != NULL)
-			(*pc)->peer_closed = 1;
-		return 0;
+		return on_peer_close(wsi, *pc, in, len);
 	case LWS_CALLBACK_CLOSED:
 		if (*pc != NULL) {
 			conn_closed(*pc);

@@ -284,13 +284,16 @@ def _(c, a):
     c.send(8, b"\x03")
 
 
-for _code in (0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535):
+for _code in (0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999,
+              5000, 65535):
     @case("close-code-%d" % _code, 1002)
     def _(c, a, code=_code):
         c.send(8, close_payload(code))
 
 
-for _code in (3000, 4999):
+# Valid: 1000-1003, 1007-1011 (RFC 6455 7.4.1) and 3000-4999.  lws 4.1.6
+# refuses 1012-1014 (registered with IANA after the RFC): not tested.
+for _code in (1001, 1003, 1007, 1011, 3000, 4000, 4999):
     @case("close-code-%d-valid" % _code, (_code, 1000))
     def _(c, a, code=_code):
         c.send(8, close_payload(code))
