@@ -25,6 +25,7 @@ X(rate_limit,         "20",               "messages per second a device may send
 X(rate_burst,         "100",              "messages a device may send in a burst")
 X(send_queue_max,     "1048576",          "bytes queued to one slow WebSocket before it is closed")
 X(ipc_max_line,       "1048576",          "longest internal NDJSON line, bytes")
+X(bus,                "",                 "NATS servers nats://host:port[,...] that carry the internal lines; empty: Unix sockets only")
 X(push_preview,       "false",            "push notifications carry the message text")
 X(push_collapse_ms,   "2000",             "jobs for one device within this many ms become one notification")
 X(push_max_age,       "86400",            "seconds after which chat-push gives a job up")
