@@ -15,7 +15,15 @@
  *
  * The client keeps its requests in a list in the order they were made and
  * matches a reply by searching from the oldest: peers answer in order, so
- * the match is almost always the head and costs O(1).
+ * the match is almost always the head and costs O(1).  The requests
+ * written to the current connection are a prefix of that list; `unsent`
+ * points at the first one not yet written.  Requests are moved into the
+ * output buffer only while it holds less than CLIENT_HIWAT, and the flush
+ * path tops it up as the kernel takes bytes.  So a peer that stalls while
+ * we pile up requests (or a reconnect with a large backlog) never pushes
+ * the buffer past IPC_OUTBUF_MAX: without this, a reconnect queued every
+ * pending request at once, passed the limit, was closed, reconnected, and
+ * did the same again for ever.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +43,7 @@
 #define RECONNECT_MIN	0.05	/* seconds */
 #define RECONNECT_MAX	2.0
 #define READS_PER_WAKE	8	/* bound one connection's turn on the loop */
+#define CLIENT_HIWAT	(4 * 1024 * 1024)	/* requests buffered ahead */
 
 struct conn {
 	int		 fd;
@@ -74,7 +83,6 @@ struct pending {
 	long		 id;
 	char		*line;
 	size_t		 len;
-	int		 sent;
 	ipc_reply_fn	*cb;
 	void		*cbarg;
 	ev_timer	 timer;
@@ -90,6 +98,7 @@ struct ipc_client {
 	double		 backoff;
 	long		 next_id;
 	struct pending	*head, *tail;
+	struct pending	*unsent;	/* first request not written to conn */
 	size_t		 npending;
 	ipc_event_fn	*on_event;
 	ipc_connect_fn	*on_connect;
@@ -103,6 +112,7 @@ static struct conn	*dirty_head;
 static void flush_conn(struct conn *c);
 static void conn_close(struct conn *c);
 static void client_lost(struct ipc_client *cl);
+static void client_pump(struct ipc_client *cl);
 
 /* Output */
 
@@ -167,6 +177,8 @@ flush_conn(struct conn *c)
 	}
 	c->off = c->len = 0;
 	ev_io_stop(loop, &c->wio);
+	if (c->cl != NULL)
+		client_pump(c->cl);	/* requests held back: the next part */
 }
 
 static void
@@ -549,6 +561,8 @@ pending_unlink(struct ipc_client *cl, struct pending *p)
 		p->next->prev = p->prev;
 	else
 		cl->tail = p->prev;
+	if (cl->unsent == p)
+		cl->unsent = p->next;
 	cl->npending--;
 	ev_timer_stop(cl->loop, &p->timer);
 }
@@ -606,23 +620,25 @@ client_lost(struct ipc_client *cl)
 		c->cl = NULL;
 		conn_close(c);
 	}
-	for (struct pending *p = cl->head; p != NULL; p = p->next)
-		p->sent = 0;
+	cl->unsent = cl->head;
 	ev_timer_set(&cl->retry, cl->backoff, 0.0);
 	ev_timer_start(cl->loop, &cl->retry);
 	cl->backoff = cl->backoff * 2 > RECONNECT_MAX ? RECONNECT_MAX :
 	    cl->backoff * 2;
 }
 
+/* Moves unsent requests, oldest first, into the connection's output
+ * buffer while it holds less than CLIENT_HIWAT. */
 static void
-client_send_unsent(struct ipc_client *cl)
+client_pump(struct ipc_client *cl)
 {
-	for (struct pending *p = cl->head; p != NULL && cl->conn; p = p->next) {
-		if (p->sent)
-			continue;
+	struct pending *p;
+
+	while ((p = cl->unsent) != NULL && cl->conn != NULL &&
+	    cl->conn->len - cl->conn->off < CLIENT_HIWAT) {
 		if (conn_queue(cl->conn, p->line, p->len) == -1)
 			return;
-		p->sent = 1;
+		cl->unsent = p->next;
 	}
 }
 
@@ -654,7 +670,7 @@ client_connect(struct ipc_client *cl)
 	cl->backoff = RECONNECT_MIN;
 	if (cl->on_connect)
 		cl->on_connect(cl->arg);
-	client_send_unsent(cl);
+	client_pump(cl);
 }
 
 static void
@@ -695,8 +711,8 @@ ipc_client_free(struct ipc_client *cl)
 		return;
 	ev_timer_stop(cl->loop, &cl->retry);
 	if (cl->conn != NULL) {
+		cl->conn->cl = NULL;	/* no top-up from the flush */
 		flush_conn(cl->conn);
-		cl->conn->cl = NULL;
 		conn_close(cl->conn);
 	}
 	while (cl->head != NULL) {
@@ -763,8 +779,9 @@ ipc_call(struct ipc_client *cl, jv req, int timeout_ms, ipc_reply_fn *cb,
 		cl->head = p;
 	cl->tail = p;
 	cl->npending++;
-	if (cl->conn != NULL && conn_queue(cl->conn, p->line, p->len) == 0)
-		p->sent = 1;
+	if (cl->unsent == NULL)
+		cl->unsent = p;
+	client_pump(cl);
 	return 0;
 }
 

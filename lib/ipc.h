@@ -98,8 +98,9 @@ struct ipc_client *ipc_client_new(struct ev_loop *loop, const char *path,
 void ipc_client_free(struct ipc_client *cl);
 
 /*
- * Consumes req (an object).  Sets its "id", sends it (or queues it until
- * connected), and calls cb exactly once: with the reply, or with an
+ * Consumes req (an object).  Sets its "id", sends it (or holds it until
+ * connected, or while 4 MiB of requests wait to be written: a stalled peer
+ * never makes the output pass IPC_OUTBUF_MAX), and calls cb exactly once: with the reply, or with an
  * "unavailable" error after timeout_ms (0: wait forever, resending after
  * every reconnect).  A reply arriving after a timeout is dropped.  Returns 0,
  * or -1 if req is not an object (cb is not called).

@@ -22,6 +22,11 @@
 
 #define PRESENCE_MAX_USERS	100
 #define ROUTE_QUERY_TIMEOUT	10000	/* ms: presence answers */
+/* Sends to chat-route not yet answered past which a new send is refused
+ * with `unavailable` (the client retries it later, as after any error):
+ * chat-route is down or far behind, and holding more only grows memory
+ * (about 300 bytes a send) and the wait of every send behind them. */
+#define ROUTE_PENDING_MAX	100000
 
 typedef void frame_fn(struct conn *, jv);
 
@@ -315,6 +320,13 @@ frame_send(struct conn *c, jv f)
 		goto out;
 	}
 	c->limited = 0;
+	if (ipc_client_pending(chatd.route) >= ROUTE_PENDING_MAX) {
+		chatd.n.send_errors++;
+		conn_error(c, cid, "unavailable", "chat-route is behind: try "
+		    "again later");
+		jv_free(req);
+		goto out;
+	}
 	req = jv_object_set(jv_object_set(req, jv_string("cid"),
 	    jv_object_get(jv_copy(f), jv_string("cid"))), jv_string("body"),
 	    jv_object_get(jv_copy(f), jv_string("body")));

@@ -1,0 +1,184 @@
+/*
+ * ipc: a client that piles up more requests than IPC_OUTBUF_MAX while its
+ * peer is stalled (SIGSTOP), and again while the peer is down.
+ *
+ * Before the fix the client queued every request into the connection's
+ * output buffer at once: past 64 MiB the connection was closed as "not
+ * reading", the client reconnected, queued everything again, and went
+ * round that loop for ever, answering nothing even after the peer resumed.
+ * Now requests are fed to the socket as it drains: everything is answered,
+ * in order, on the first connection.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <jv.h>
+
+#include "ipc.h"
+#include "t.h"
+
+#define PAD	1000		/* bytes of padding a request */
+#define NREQ	80000		/* 80 MB of requests: past IPC_OUTBUF_MAX */
+
+static char sock_path[108];
+
+/* Replies {"id":N,"ok":true}: the padding is not echoed. */
+static void
+reply_line(struct ipc_conn *c, const char *line, size_t len)
+{
+	const char *p = memmem(line, len, "\"id\":", 5);
+	char out[64];
+
+	if (p == NULL)
+		return;
+	long id = strtol(p + 5, NULL, 10);
+	int n = snprintf(out, sizeof(out), "{\"id\":%ld,\"ok\":true}", id);
+	ipc_send(c, out, (size_t)n);
+}
+
+static pid_t
+start_server(void)
+{
+	int p[2];
+
+	if (pipe(p) == -1)
+		return -1;
+	pid_t pid = fork();
+	if (pid != 0) {
+		char b;
+		close(p[1]);
+		if (read(p[0], &b, 1) != 1)
+			pid = -1;
+		close(p[0]);
+		return pid;
+	}
+	close(p[0]);
+	signal(SIGTERM, SIG_DFL);
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct ipc_handlers h = { .on_line = reply_line };
+	char err[256];
+	if (ipc_listen(loop, sock_path, 0, &h, NULL, err, sizeof(err)) == NULL) {
+		fprintf(stderr, "listen: %s\n", err);
+		_exit(1);
+	}
+	if (write(p[1], "r", 1) != 1)
+		_exit(1);
+	ev_run(loop, 0);
+	_exit(0);
+}
+
+struct tally {
+	int		 replies, ok, in_order, connects;
+	long		 last;
+	struct ev_loop	*loop;
+};
+
+static void
+on_reply(void *arg, jv rep)
+{
+	struct tally *t = arg;
+	jv ok = jv_object_get(jv_copy(rep), jv_string("ok"));
+	jv id = jv_object_get(jv_copy(rep), jv_string("id"));
+
+	t->replies++;
+	t->ok += jv_get_kind(ok) == JV_KIND_TRUE;
+	t->in_order += (long)jv_number_value(id) > t->last;
+	t->last = (long)jv_number_value(id);
+	jv_free(ok);
+	jv_free(id);
+	jv_free(rep);
+	if (t->replies == NREQ)
+		ev_break(t->loop, EVBREAK_ONE);
+}
+
+static void
+on_connect(void *arg)
+{
+	((struct tally *)arg)->connects++;
+}
+
+static void
+on_guard(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w; (void)revents;
+	ev_break(loop, EVBREAK_ONE);
+}
+
+static void
+run_for(struct ev_loop *loop, double secs)
+{
+	ev_timer guard;
+
+	ev_timer_init(&guard, on_guard, secs, 0.0);
+	ev_timer_start(loop, &guard);
+	ev_run(loop, 0);
+	ev_timer_stop(loop, &guard);
+}
+
+static void
+pile_up(struct ipc_client *cl, struct tally *t, const char *pad)
+{
+	for (int i = 0; i < NREQ; i++)
+		ipc_call(cl, jv_object_set(jv_object(), jv_string("pad"),
+		    jv_string(pad)), 0, on_reply, t);
+}
+
+int
+main(void)
+{
+	struct ev_loop *loop = ev_default_loop(0);
+	char pad[PAD + 1];
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(pad, 'p', PAD);
+	pad[PAD] = '\0';
+	snprintf(sock_path, sizeof(sock_path), "/tmp/test-ipcb-%d.sock",
+	    (int)getpid());
+	pid_t server = start_server();
+	CHECK(server > 0, "server started");
+
+	/* 1: the peer stalls with the connection up */
+	struct tally t = { .loop = loop };
+	struct ipc_client *cl = ipc_client_new(loop, sock_path, NULL,
+	    on_connect, &t);
+	CHECK(t.connects == 1, "connected");
+	kill(server, SIGSTOP);
+	pile_up(cl, &t, pad);
+	run_for(loop, 1.0);	/* a reconnect loop would be turning now */
+	CHECK(t.replies == 0, "nothing answered while the peer is stopped");
+	kill(server, SIGCONT);
+	run_for(loop, 60);
+	CHECK(t.replies == NREQ && t.ok == NREQ, "all %d requests (%d MB) "
+	    "answered after the peer resumed (%d)", NREQ, NREQ * PAD / 1000000,
+	    t.replies);
+	CHECK(t.in_order == NREQ, "in request order");
+	CHECK(t.connects == 1, "on the first connection: no reconnect loop "
+	    "(%d connects)", t.connects);
+
+	/* 2: the peer is down; the whole backlog waits for the reconnect */
+	kill(server, SIGKILL);
+	waitpid(server, NULL, 0);
+	struct tally t2 = { .loop = loop };
+	ipc_client_free(cl);
+	cl = ipc_client_new(loop, sock_path, NULL, on_connect, &t2);
+	CHECK(t2.connects == 0, "peer down: not connected");
+	pile_up(cl, &t2, pad);
+	run_for(loop, 0.2);
+	server = start_server();
+	run_for(loop, 60);
+	CHECK(t2.replies == NREQ && t2.ok == NREQ, "all %d resent and answered "
+	    "after the reconnect (%d)", NREQ, t2.replies);
+	CHECK(t2.connects == 1, "one connect (%d)", t2.connects);
+	CHECK(ipc_client_pending(cl) == 0, "nothing left pending");
+
+	ipc_client_free(cl);
+	kill(server, SIGTERM);
+	waitpid(server, NULL, 0);
+	unlink(sock_path);
+	return t_done();
+}
