@@ -174,6 +174,19 @@ buf_reserve(struct presence_link *pl, size_t more)
 
 static void sync_all(struct presence_link *pl);
 
+/* Starts the beat flush PL_FLUSH_EVERY from now.  The set matters: a
+ * one-shot ev_timer that fired keeps an "after" of zero or less, so a
+ * bare ev_timer_start fires it again at once, on every loop turn (it
+ * made chatd spin at 2k msg/s: 54% of its CPU walking the owed list). */
+static void
+arm_tick(struct presence_link *pl)
+{
+	if (ev_is_active(&pl->tick))
+		return;
+	ev_timer_set(&pl->tick, PL_FLUSH_EVERY, 0.0);
+	ev_timer_start(pl->loop, &pl->tick);
+}
+
 static void
 flush(struct presence_link *pl)
 {
@@ -233,8 +246,7 @@ emit(struct presence_link *pl, const struct plent *e, const char *kind,
 	pl->len += (size_t)n;
 	pl->nev++;
 	pl->events++;
-	if (!ev_is_active(&pl->tick))
-		ev_timer_start(pl->loop, &pl->tick);
+	arm_tick(pl);
 }
 
 static void
@@ -278,7 +290,7 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	flush(pl);
 	if (pl->owed_head != NULL)
-		ev_timer_start(loop, w);
+		arm_tick(pl);
 }
 
 /* Sync */
@@ -508,8 +520,7 @@ presence_link_activity(struct presence_link *pl, const char *user,
 	else
 		pl->owed_head = e;
 	pl->owed_tail = e;
-	if (!ev_is_active(&pl->tick))
-		ev_timer_start(pl->loop, &pl->tick);
+	arm_tick(pl);
 }
 
 /* The end of one connection of user/device: kind goes out if it was the
