@@ -12,6 +12,7 @@
 #include "chatd.h"
 #include "conf.h"
 #include "log.h"
+#include "lwstimer.h"
 #include "origin.h"
 #include "util.h"
 
@@ -127,6 +128,7 @@ main(int argc, char **argv)
 		fatalx(EXIT_TEMP, "%s", err);
 	if (ws_start(err, sizeof(err)) == -1)
 		fatalx(EXIT_TEMP, "%s", err);
+	lwstimer_start(chatd.loop, &chatd.lws, 0.1);	/* lws's deadlines */
 
 	ev_signal sigterm, sigint;
 	ev_signal_init(&sigterm, on_signal, SIGTERM);

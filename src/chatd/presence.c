@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "chatd.h"
+#include "droppush.h"
 #include "json.h"
 #include "presence_link.h"
 
@@ -57,8 +58,19 @@ presence_offline(struct conn *c, const char *kind)
 		presence_link_bye(pl, c->user, c->device);
 	else if (strcmp(kind, "close") == 0)
 		presence_link_close(pl, c->user, c->device);
-	else
+	else {
 		presence_link_drop(pl, c->user, c->device);
+		/* what went to the dead socket may be owed a push */
+		if (!presence_user_here(c->user))
+			droppush_dropped(c->user, c->device, c->since_ms,
+			    c->last_id);
+	}
+}
+
+int
+presence_user_here(const char *user)
+{
+	return strmap_get(&users, user, strlen(user)) != NULL;
 }
 
 void
@@ -119,7 +131,8 @@ presence_friends(struct conn *c)
 jv
 presence_status(void)
 {
-	return presence_link_status(pl);
+	return jv_object_set(presence_link_status(pl), jv_string("droppush"),
+	    droppush_status());
 }
 
 int
@@ -131,12 +144,13 @@ presence_start(char *err, size_t errlen)
 		snprintf(err, errlen, "unable to set up the presenced link");
 		return -1;
 	}
-	return 0;
+	return droppush_start(err, errlen);
 }
 
 void
 presence_stop(void)
 {
+	droppush_stop();
 	presence_link_free(pl);
 	pl = NULL;
 	strmap_free(&users);

@@ -1,0 +1,61 @@
+#!/usr/bin/env bats
+# RELIABILITY.md, the network rows that run in seconds (the long ones are
+# tests/long/row-1[4-6]-*.bats): heartbeat loss (row 13), a network blip
+# shorter than the hangup in a network namespace (row 14a), connection
+# resets with ss -K and a reconnect storm (row 15, quick variant), and
+# slowloris plus a connection flood (row 28).
+
+load helpers
+load checker/stack
+
+NET="$BATS_TEST_DIRNAME/checker/net.py"
+STUB="$BATS_TEST_DIRNAME/drivers/push_stub.py"
+
+setup() { chat_setup; }
+teardown() {
+	chat_teardown
+	no_sanitizer_reports
+}
+
+# hook_start: the webhook push stub; HOOK is its base URL, HOOKLOG its log.
+hook_start() {
+	local port
+	port=$(free_port)
+	HOOKLOG="$BATS_TEST_TMPDIR/hook.log"
+	"$PY" "$STUB" "$port" "$HOOKLOG" 2>>"$BATS_TEST_TMPDIR/hook.err" &
+	track_pid $! stub
+	HOOK="http://127.0.0.1:$port/hook"
+	wait_until 10 test -e "$HOOKLOG.ready"
+}
+
+@test "row 13: heartbeat loss: hangup at presence_timeout ±10%, offline, the unread message pushed ≤1 s after" {
+	local hangup=4
+	conf presence_timeout "$hangup"
+	conf push_collapse_ms 100
+	hook_start
+	super_start
+	run "$PY" "$NET" heartbeat --url "$URL" --hook "$HOOK" --hangup "$hangup"
+	echo "$output"
+	assert_success
+	local r=$output
+	# chatd PINGed the silent peer and hung up at the configured time.
+	[ "$(jqr "$r" .pings)" -ge 1 ]
+	awk -v h="$(jqr "$r" .hangup_s)" -v want="$hangup" \
+	    'BEGIN { exit !(h >= 0.9 * want && h <= 1.1 * want) }'
+	# Presence: offline at once (a drop), well before presenced's own
+	# timeout would say so.
+	awk -v s="$(jqr "$r" .offline_s)" 'BEGIN { exit !(s <= 1) }'
+	# M1 went to the dead socket and is still past the device's cursor:
+	# it is queued in the store for the device's next connection.
+	local dev m1 cur
+	dev=$(jqr "$r" .device)
+	m1=$(jqr "$r" .m1)
+	cur=$(jqr "$(ipc store "{\"op\":\"device.get\",\"user\":\"alice\",\"device\":\"$dev\"}")" .cursor)
+	[[ "$cur" < "$m1" ]]
+	# ... and the device is told by a push within 1 s of the hangup.
+	wait_until 5 grep -q "/alice/$dev" "$HOOKLOG"
+	local t
+	t=$(grep "/alice/$dev" "$HOOKLOG" | head -1 | jq .t)
+	echo "# hangup ${hangup}s measured $(jqr "$r" .hangup_s)s; push $(awk -v a="$t" -v b="$(jqr "$r" .closed_at)" 'BEGIN { printf "%.3f", a - b }')s after it"
+	awk -v a="$t" -v b="$(jqr "$r" .closed_at)" 'BEGIN { exit !(a - b <= 1.0) }'
+}
