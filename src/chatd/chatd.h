@@ -114,6 +114,7 @@ struct conn {
 	/* sync.c */
 	uint64_t	 last_id;	/* newest message id written to it */
 	uint64_t	 sync_after;	/* next inbox.read starts after this */
+	size_t		 sync_avg;	/* bytes per message of its last page */
 	int		 sync_reading;	/* an inbox.read is in flight */
 	int		 sync_silent;	/* a resync: no synced frame at the end */
 	int		 sync_again;	/* a resync was asked during a sync */

@@ -4,8 +4,16 @@
  *
  * After auth the device's inbox after its cursor (or `since`) is read from
  * chat-store a page at a time, oldest first; the next page is asked for only
- * when the socket has drained below CHATD_SYNC_LOWAT, so a device away for
- * 100,000 messages costs one page of memory, not 100,000.  Then `synced`.
+ * when the socket has drained below CHATD_SYNC_LOWAT, and a page queues at
+ * most half of send_queue_max (what does not fit is read again with the
+ * next page), so a device away for 100,000 messages costs one page of
+ * memory, not 100,000.  Then `synced`.
+ *
+ * Sync output (pages, `synced`, the held deliveries) is bounded by that
+ * pacing, not by send_queue_max's close: a device that reads at any normal
+ * pace completes a sync of any size, and one that stops reading during a
+ * sync simply gets no further page (lws's ping timeout ends it).  Only live
+ * deliveries, which the device cannot pace, are closed on (conn_push).
  *
  * Live deliveries during a sync: chat-route delivers a message only after
  * chat-store committed it, so one that arrives before a page is asked for
@@ -34,8 +42,8 @@
 
 static void read_page(struct conn *c);
 
-/* Queues f without the slow-reader bound: sync output is bounded by the
- * page size and the low-water mark instead. */
+/* Queues f without the slow-reader close: sync output is bounded by the
+ * page budget and the low-water mark instead. */
 static void
 push_sync(struct conn *c, struct wsframe *f)
 {
@@ -49,11 +57,19 @@ push_sync(struct conn *c, struct wsframe *f)
 	lws_callback_on_writable(c->wsi);
 }
 
-/* A page of messages the size of about half the send queue. */
+/* What one page may add to the queue: half of send_queue_max leaves the
+ * other half to live deliveries once the sync is over. */
+static size_t
+page_budget(void)
+{
+	return chatd.send_queue_max / 2;
+}
+
+/* A page of about page_budget() bytes of messages averaging avg bytes. */
 static int
 page_limit(size_t avg)
 {
-	size_t n = avg > 0 ? chatd.send_queue_max / 2 / avg : CHATD_SYNC_PAGE;
+	size_t n = avg > 0 ? page_budget() / avg : CHATD_SYNC_PAGE;
 
 	if (n > CHATD_SYNC_PAGE)
 		n = CHATD_SYNC_PAGE;
@@ -73,21 +89,37 @@ msg_frame(jv m, uint64_t id)
 	return wsframe_jv(f, id);
 }
 
+/* The next page now if the queue has drained, else at WRITEABLE once it
+ * has (sync_drained): live deliveries meanwhile are in that page. */
+static void
+next_page(struct conn *c)
+{
+	fq_clear(&c->held);	/* the next page covers them */
+	c->held_over = 0;
+	if (c->out.bytes < CHATD_SYNC_LOWAT)
+		read_page(c);
+}
+
 static void
 finish(struct conn *c)
 {
 	struct wsframe *f;
 
-	if (c->held_over) {		/* lost some held: read once more */
-		read_page(c);
+	/* Held deliveries that overflowed, or that would take the queue
+	 * past send_queue_max, are read back from the inbox instead. */
+	if (c->held_over ||
+	    c->out.bytes + c->held.bytes > chatd.send_queue_max) {
+		next_page(c);
 		return;
 	}
 	if (!c->sync_silent) {
 		char hex[ID_HEX_LEN + 1];
 		id_format(c->last_id, hex);
-		conn_push_jv(c, jv_object_set(jv_object_set(jv_object(),
-		    jv_string("type"), jv_string("synced")), jv_string("cursor"),
-		    jv_string(hex)));
+		struct wsframe *sf = wsframe_jv(jv_object_set(jv_object_set(
+		    jv_object(), jv_string("type"), jv_string("synced")),
+		    jv_string("cursor"), jv_string(hex)), 0);
+		push_sync(c, sf);
+		wsframe_unref(sf);
 	}
 	while ((f = fq_pop(&c->held)) != NULL) {
 		if (f->id > c->last_id) {
@@ -125,6 +157,7 @@ on_page(void *arg, jv reply)
 	}
 	jv msgs = jv_object_get(jv_copy(reply), jv_string("messages"));
 	size_t bytes = 0;
+	int cut = 0;
 	if (jv_get_kind(msgs) == JV_KIND_ARRAY) {
 		jv_array_foreach(msgs, i, m) {
 			const char *s;
@@ -136,6 +169,14 @@ on_page(void *arg, jv reply)
 				continue;
 			}
 			struct wsframe *f = msg_frame(m, id);
+			if (f != NULL && count > 0 &&
+			    c->out.bytes + f->len > page_budget()) {
+				/* Over the budget: this one and the rest come
+				 * with the next page. */
+				wsframe_unref(f);
+				cut = 1;
+				break;
+			}
 			if (f != NULL) {
 				bytes += f->len;
 				push_sync(c, f);
@@ -147,14 +188,13 @@ on_page(void *arg, jv reply)
 		}
 	}
 	jv_free(msgs);
-	if (count > 0)
-		page_avg = (page_avg * 3 + bytes / (size_t)count) / 4 + 1;
-	if (count > 0 && json_bool(reply, "more", 0)) {
-		fq_clear(&c->held);	/* the next page covers them */
-		c->held_over = 0;
-		if (c->out.bytes < CHATD_SYNC_LOWAT)
-			read_page(c);
-	} else
+	if (count > 0) {
+		c->sync_avg = bytes / (size_t)count + 1;
+		page_avg = (page_avg * 3 + c->sync_avg) / 4 + 1;
+	}
+	if (cut || (count > 0 && json_bool(reply, "more", 0)))
+		next_page(c);
+	else
 		finish(c);
 out:
 	jv_free(reply);
@@ -175,7 +215,7 @@ read_page(struct conn *c)
 	    jv_object(), jv_string("op"), jv_string("inbox.read")),
 	    jv_string("user"), jv_string(c->user)), jv_string("after"),
 	    jv_string(hex)), jv_string("limit"),
-	    jv_number(page_limit(page_avg)));
+	    jv_number(page_limit(c->sync_avg ? c->sync_avg : page_avg)));
 	if (ipc_call(chatd.store, req, CHATD_STORE_TIMEOUT, on_page, c) == -1) {
 		c->sync_reading = 0;
 		conn_unref(c);
