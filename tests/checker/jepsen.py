@@ -4,6 +4,7 @@
     jepsen.py run   --url URL --history FILE [--users 4] [--devices 2]
                     [--rate 400] [--duration 5] [--stop FILE]
                     [--progress FILE] [--drain 30] [--body-size 0]
+                    [--ping S] [--no-group]
     jepsen.py check FILE
 
 `run` makes users u0..u{U-1} with D devices each (through chat-store's
@@ -17,6 +18,8 @@ After the duration (or once --stop exists) it finishes pending sends, then
 drains: every device reconnects with its newest id as `since` and reads
 until synced.  Then it checks the history, prints one line of figures on
 stdout and exits 0, or 1 naming the first failing message on stderr.
+--progress FILE is rewritten every 50 ms as "ACKED SENT UP" (UP: devices
+connected and synced now).
 
 `check` reads a history and does the same checking alone:
   lost          acked, but some device that should have it never got it
@@ -63,6 +66,7 @@ class History:
 
 class Device:
     """One device's socket kept up, its sends and what it received."""
+    ping = None     # --ping: the client PINGs and gives up a dead link
 
     def __init__(self, k, url, user, dev, tok, hist):
         self.k, self.url, self.user, self.dev, self.tok = k, url, user, dev, tok
@@ -76,7 +80,8 @@ class Device:
 
     async def connect_once(self, timeout=15):
         ws = await asyncio.wait_for(websockets.connect(
-            self.url, max_size=None, ping_interval=None, open_timeout=5,
+            self.url, max_size=None, ping_interval=Device.ping,
+            ping_timeout=Device.ping, open_timeout=5,
             close_timeout=1), 6)
         a = {"type": "auth", "token": self.tok}
         if self.last:
@@ -186,6 +191,7 @@ class Device:
 
 
 async def run(a):
+    Device.ping = a.ping
     store = Ipc("store")
     users = ["u%d" % i for i in range(a.users)]
     make_users(store, users)
@@ -213,7 +219,7 @@ async def run(a):
     pad = "x" * a.body_size
 
     async def one(d, i):
-        if i % 2:
+        if i % 2 or a.no_group:
             others = [u for u in users if u != d.user]
             r = await d.send("d%d-%d" % (d.k, i), "b%d.%d" % (d.k, i) + pad,
                              to=others[i % len(others)], give_up=give_up)
@@ -227,7 +233,8 @@ async def run(a):
         while True:
             if a.progress:
                 with open(a.progress + ".tmp", "w") as f:
-                    f.write("%d %d\n" % (counts["acked"], counts["sent"]))
+                    f.write("%d %d %d\n" % (counts["acked"], counts["sent"],
+                                            sum(d.up.is_set() for d in devs)))
                 os.rename(a.progress + ".tmp", a.progress)
             await asyncio.sleep(0.05)
     prog = asyncio.create_task(progress())
@@ -403,6 +410,11 @@ def main():
     p.add_argument("--stop")
     p.add_argument("--progress")
     p.add_argument("--drain", type=float, default=30)
+    p.add_argument("--ping", type=float, default=None,
+                   help="client PING every S s, a link silent S s more is "
+                   "given up (a real client's heartbeat)")
+    p.add_argument("--no-group", action="store_true",
+                   help="1:1 messages only (large runs: no fan-out to all)")
     p.add_argument("--body-size", type=int, default=0,
                    help="bytes of padding in each body")
     a = p.parse_args()
