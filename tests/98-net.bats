@@ -7,6 +7,7 @@
 
 load helpers
 load checker/stack
+load checker/netns
 
 NET="$BATS_TEST_DIRNAME/checker/net.py"
 STUB="$BATS_TEST_DIRNAME/drivers/push_stub.py"
@@ -14,6 +15,7 @@ STUB="$BATS_TEST_DIRNAME/drivers/push_stub.py"
 setup() { chat_setup; }
 teardown() {
 	chat_teardown
+	netns_down
 	no_sanitizer_reports
 }
 
@@ -58,4 +60,28 @@ hook_start() {
 	t=$(grep "/alice/$dev" "$HOOKLOG" | head -1 | jq .t)
 	echo "# hangup ${hangup}s measured $(jqr "$r" .hangup_s)s; push $(awk -v a="$t" -v b="$(jqr "$r" .closed_at)" 'BEGIN { printf "%.3f", a - b }')s after it"
 	awk -v a="$t" -v b="$(jqr "$r" .closed_at)" 'BEGIN { exit !(a - b <= 1.0) }'
+}
+
+@test "row 14a: a 3 s network blip under a 20 s hangup: the same connections carry on, lost=0" {
+	netns_up
+	conf presence_timeout 20
+	netns_stack
+	netns_jepsen_start --rate 100 --duration 15
+	more_acked 100
+	local before
+	before=$(ipc "chatd-$CHATD_PORT" '{"op":"status"}' | jq .auth_ok)
+	nft_drop
+	sleep 0.5
+	local a0=$(acked)
+	sleep 2.5	# the rest of the blip
+	local a1=$(acked)
+	nft_clear
+	# The blip was real: nothing was acknowledged through it.
+	echo "# acked during the blip: $(( a1 - a0 ))"
+	[ "$a1" = "$a0" ]
+	more_acked 200 30
+	jepsen_finish
+	# No device reconnected and chatd authenticated nobody anew.
+	[ "$(figure reconnects)" = 0 ]
+	[ "$(ipc "chatd-$CHATD_PORT" '{"op":"status"}' | jq .auth_ok)" -le "$(( before + 8 ))" ]
 }
