@@ -83,7 +83,8 @@ struct pending {
 	long		 id;
 	char		*line;
 	size_t		 len;
-	ipc_reply_fn	*cb;
+	ipc_reply_fn	*cb;		/* one of cb and rawcb */
+	ipc_raw_reply_fn *rawcb;
 	void		*cbarg;
 	ev_timer	 timer;
 	struct ipc_client *cl;
@@ -574,30 +575,74 @@ pending_free(struct pending *p)
 	free(p);
 }
 
+/* The id of a reply written as {"id":N,... (ours always are), without
+ * parsing the line: 1 and *id, or 0 (then the line is parsed). */
+static int
+fast_id(const char *line, size_t len, long *id)
+{
+	size_t i = 6;
+	long n = 0;
+
+	if (len < 8 || memcmp(line, "{\"id\":", 6) != 0)
+		return 0;
+	if (line[i] < '0' || line[i] > '9')
+		return 0;
+	for (; i < len && i < 24 && line[i] >= '0' && line[i] <= '9'; i++)
+		n = n * 10 + (line[i] - '0');
+	if (i >= len || (line[i] != ',' && line[i] != '}'))
+		return 0;
+	*id = n;
+	return 1;
+}
+
+static jv
+parse_object(const char *line, size_t len)
+{
+	jv v = jv_parse_sized(line, (int)len);
+
+	if (jv_is_valid(v) && jv_get_kind(v) == JV_KIND_OBJECT)
+		return v;
+	jv_free(v);
+	return jv_invalid();
+}
+
 static void
 client_line(struct conn *c, const char *line, size_t len)
 {
 	struct ipc_client *cl = c->cl;
-	jv v = jv_parse_sized(line, (int)len);
+	jv v = jv_invalid();
+	long want;
+	int have = fast_id(line, len, &want);
 
-	if (!jv_is_valid(v) || jv_get_kind(v) != JV_KIND_OBJECT) {
-		jv_free(v);	/* a peer's garbage line: nothing to match */
+	if (!have) {
+		v = parse_object(line, len);
+		if (!jv_is_valid(v))
+			return;	/* a peer's garbage line: nothing to match */
+		jv id = jv_object_get(jv_copy(v), jv_string("id"));
+		if ((have = jv_get_kind(id) == JV_KIND_NUMBER))
+			want = (long)jv_number_value(id);
+		jv_free(id);
+	}
+	for (struct pending *p = cl->head; have && p != NULL; p = p->next) {
+		if (p->id != want)
+			continue;
+		pending_unlink(cl, p);
+		if (p->rawcb != NULL) {
+			jv_free(v);
+			p->rawcb(p->cbarg, line, len);
+		} else {
+			if (!jv_is_valid(v) && !jv_is_valid(v = parse_object(line,
+			    len)))
+				v = jv_parse("{\"ok\":false,\"error\":{\"code\":"
+				    "\"unavailable\",\"message\":\"a reply that "
+				    "is not JSON\"}}");
+			p->cb(p->cbarg, v);
+		}
+		pending_free(p);
 		return;
 	}
-	jv id = jv_object_get(jv_copy(v), jv_string("id"));
-	if (jv_get_kind(id) == JV_KIND_NUMBER) {
-		long want = (long)jv_number_value(id);
-		for (struct pending *p = cl->head; p != NULL; p = p->next) {
-			if (p->id != want)
-				continue;
-			pending_unlink(cl, p);
-			jv_free(id);
-			p->cb(p->cbarg, v);
-			pending_free(p);
-			return;
-		}
-	}
-	jv_free(id);
+	if (!jv_is_valid(v) && !jv_is_valid(v = parse_object(line, len)))
+		return;
 	if (cl->on_event)
 		cl->on_event(cl->arg, v, line, len);
 	else
@@ -731,6 +776,15 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop; (void)revents;
 
 	pending_unlink(cl, p);
+	if (p->rawcb != NULL) {
+		char line[160];
+		int n = snprintf(line, sizeof(line), "{\"id\":%ld,\"ok\":false,"
+		    "\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"}}",
+		    p->id, cl->conn ? "no reply in time" : "peer is down");
+		p->rawcb(p->cbarg, line, (size_t)n);
+		pending_free(p);
+		return;
+	}
 	p->cb(p->cbarg, jv_object_set(jv_object_set(
 	    jv_object_set(jv_object(), jv_string("id"), jv_number(p->id)),
 	    jv_string("ok"), jv_false()), jv_string("error"),
@@ -738,6 +792,27 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	    jv_string("unavailable")), jv_string("message"),
 	    jv_string(cl->conn ? "no reply in time" : "peer is down"))));
 	pending_free(p);
+}
+
+/* Queues a request whose line is already made (taken, malloc'd). */
+static void
+pending_add(struct ipc_client *cl, struct pending *p, int timeout_ms)
+{
+	p->cl = cl;
+	ev_timer_init(&p->timer, on_timeout, timeout_ms / 1000.0, 0.0);
+	p->timer.data = p;
+	if (timeout_ms > 0)
+		ev_timer_start(cl->loop, &p->timer);
+	p->prev = cl->tail;
+	if (cl->tail)
+		cl->tail->next = p;
+	else
+		cl->head = p;
+	cl->tail = p;
+	cl->npending++;
+	if (cl->unsent == NULL)
+		cl->unsent = p;
+	client_pump(cl);
 }
 
 int
@@ -767,21 +842,38 @@ ipc_call(struct ipc_client *cl, jv req, int timeout_ms, ipc_reply_fn *cb,
 	jv_free(s);
 	p->cb = cb;
 	p->cbarg = cbarg;
-	p->cl = cl;
-	ev_timer_init(&p->timer, on_timeout, timeout_ms / 1000.0, 0.0);
-	p->timer.data = p;
-	if (timeout_ms > 0)
-		ev_timer_start(cl->loop, &p->timer);
-	p->prev = cl->tail;
-	if (cl->tail)
-		cl->tail->next = p;
-	else
-		cl->head = p;
-	cl->tail = p;
-	cl->npending++;
-	if (cl->unsent == NULL)
-		cl->unsent = p;
-	client_pump(cl);
+	pending_add(cl, p, timeout_ms);
+	return 0;
+}
+
+int
+ipc_call_raw(struct ipc_client *cl, const char *obj, size_t len,
+    int timeout_ms, ipc_raw_reply_fn *cb, void *cbarg)
+{
+	char head[32];
+	size_t i = 1;
+
+	if (len < 2 || obj[0] != '{' || obj[len - 1] != '}')
+		return -1;
+	while (i < len && (obj[i] == ' ' || obj[i] == '\t'))
+		i++;
+	struct pending *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return -1;
+	p->id = cl->next_id++;
+	/* {"id":N, then the members; {"id":N} for an empty object */
+	size_t hlen = (size_t)snprintf(head, sizeof(head), "{\"id\":%ld%s",
+	    p->id, obj[i] == '}' ? "" : ",");
+	p->len = hlen + len - 1;
+	if ((p->line = malloc(p->len)) == NULL) {
+		free(p);
+		return -1;
+	}
+	memcpy(p->line, head, hlen);
+	memcpy(p->line + hlen, obj + 1, len - 1);
+	p->rawcb = cb;
+	p->cbarg = cbarg;
+	pending_add(cl, p, timeout_ms);
 	return 0;
 }
 

@@ -107,6 +107,17 @@ void ipc_client_free(struct ipc_client *cl);
  */
 int ipc_call(struct ipc_client *cl, jv req, int timeout_ms, ipc_reply_fn *cb,
     void *cbarg);
+/* A reply as bytes, line[0..len) valid only during the call. */
+typedef void ipc_raw_reply_fn(void *cbarg, const char *line, size_t len);
+/*
+ * ipc_call for a request already in bytes, so the message path needs no jv
+ * to build it and none to read the reply: obj[0..len) is one JSON object
+ * with no "id" member ("{"id":N," is put before its members).  cb gets
+ * the reply line (on a timeout, the line of ipc_call's "unavailable"
+ * error).  Returns 0, or -1 if obj is not "{...}" or memory ran out.
+ */
+int ipc_call_raw(struct ipc_client *cl, const char *obj, size_t len,
+    int timeout_ms, ipc_raw_reply_fn *cb, void *cbarg);
 /* Sends line as is, no reply expected; dropped (returns -1) if not
  * connected.  For events a peer can afford to lose or rebuilds on connect. */
 int ipc_client_send_line(struct ipc_client *cl, const char *line, size_t len);

@@ -39,7 +39,11 @@ echo_line(struct ipc_conn *c, const char *line, size_t len)
 	jv rep = jv_object_set(jv_object(), jv_string("id"),
 	    jv_object_get(jv_copy(v), jv_string("id")));
 	rep = jv_object_set(rep, jv_string("ok"), jv_true());
-	rep = jv_object_set(rep, jv_string("x"), jv_object_get(v, jv_string("x")));
+	jv x = jv_object_get(v, jv_string("x"));
+	if (jv_is_valid(x))
+		rep = jv_object_set(rep, jv_string("x"), x);
+	else
+		jv_free(x);
 	ipc_send_jv(c, rep);
 }
 
@@ -163,6 +167,22 @@ run_for(struct ev_loop *loop, double secs)
 	ev_timer_stop(loop, &guard);
 }
 
+struct rawt {
+	int		 n;
+	char		 last[256];
+	struct ev_loop	*loop;
+};
+
+static void
+on_raw(void *arg, const char *line, size_t len)
+{
+	struct rawt *r = arg;
+
+	snprintf(r->last, sizeof(r->last), "%.*s", (int)len, line);
+	r->n++;
+	ev_break(r->loop, EVBREAK_ONE);
+}
+
 static void
 test_ev_client(pid_t *server)
 {
@@ -177,6 +197,21 @@ test_ev_client(pid_t *server)
 	CHECK(t.replies == 10000 && t.ok == 10000, "10000 pipelined calls "
 	    "answered (%d)", t.replies);
 	CHECK(t.in_order == 10000, "replies in request order");
+
+	/* a request as bytes: the id goes in front, the reply comes as bytes */
+	struct rawt rt = { .loop = loop };
+	CHECK(ipc_call_raw(cl, "{\"x\":99}", 8, 0, on_raw, &rt) == 0,
+	    "raw call queued");
+	run_for(loop, 5);
+	CHECK(rt.n == 1 && strstr(rt.last, "\"x\":99") &&
+	    strstr(rt.last, "\"ok\":true") && strncmp(rt.last, "{\"id\":10001,",
+	    12) == 0, "raw reply: %s", rt.last);
+	CHECK(ipc_call_raw(cl, "{ }", 3, 0, on_raw, &rt) == 0 &&
+	    ipc_call_raw(cl, "[1]", 3, 0, on_raw, &rt) == -1,
+	    "raw call of an empty object; a non-object refused");
+	run_for(loop, 5);
+	CHECK(rt.n == 2 && strcmp(rt.last, "{\"id\":10002,\"ok\":true}") == 0,
+	    "empty object answered: %s", rt.last);
 
 	/* the server dies; calls made meanwhile wait and are resent */
 	kill(*server, SIGKILL);
@@ -202,6 +237,12 @@ test_ev_client(pid_t *server)
 	run_for(loop, 5);
 	CHECK(t3.replies == 3 && t3.unavailable == 3,
 	    "timed-out calls get 'unavailable'");
+	rt.n = 0;
+	ipc_call_raw(cl, "{}", 2, 100, on_raw, &rt);
+	run_for(loop, 5);
+	CHECK(rt.n == 1 && strstr(rt.last, "\"ok\":false") &&
+	    strstr(rt.last, "\"code\":\"unavailable\""), "a raw call times "
+	    "out as a line: %s", rt.last);
 	CHECK(ipc_client_pending(cl) == 0, "nothing left pending");
 	*server = start_server();
 	ipc_client_free(cl);
