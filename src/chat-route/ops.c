@@ -127,10 +127,13 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 	struct peer *p = ipc_conn_data(c);
 	char err[200];
 	const char *name;
-	jv v = json_parse_object(line, len, err, sizeof(err));
+	jv v;
 
 	if (p == NULL)
 		return;
+	if (send_msg_line(p, line, len))
+		return;		/* msg.send, read without jv (send.c) */
+	v = json_parse_object(line, len, err, sizeof(err));
 	if (!jv_is_valid(v)) {
 		log_warnx("%s: %s", ipc_conn_name(c), err);
 		reply(p, json_error(jv_null(), "bad_request", err));

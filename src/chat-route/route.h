@@ -97,6 +97,9 @@ void peer_send(struct peer *p, const char *line, size_t len);
 /* send.c */
 /* msg.send from chatd p; req is consumed, id is the request's "id". */
 void send_msg(struct peer *p, jv req, jv id);
+/* The same without jv, for a well-formed msg.send line: 1 if it took the
+ * line, 0 if it is not one (then parse it and call send_msg). */
+int send_msg_line(struct peer *p, const char *line, size_t len);
 /* A growable byte buffer (peer lines and frames). */
 int buf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
 /* Appends s as a JSON string (quoted, escaped). */

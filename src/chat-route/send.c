@@ -21,6 +21,15 @@
  * line is its device list plus that frame, so a message to a group of 100
  * costs one frame and one line per chatd, not one per member.  Request
  * contexts come from a free list.
+ *
+ * The fast path (send_msg_line) never builds a jv: the request is scanned
+ * in place (lib/jflat.h), the body is carried as the JSON text the client
+ * wrote, msg.append goes out and its reply comes back as bytes
+ * (ipc_call_raw), and the ack and frame are written by hand.  A line it
+ * does not take (any field it would have to refuse, a body with a \u
+ * escape) goes the jv way, send_msg, which answers every error; only push
+ * work for an offline recipient builds jv values, after the ack.  Measured
+ * at 10k msg/s: jq was 69% of chat-route's CPU.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,6 +37,7 @@
 #include <string.h>
 
 #include "ipc.h"
+#include "jflat.h"
 #include "json.h"
 #include "log.h"
 #include "route.h"
@@ -35,8 +45,16 @@
 
 struct sendctx {
 	struct peer	*p;
-	jv		 reqid;
+	jv		 reqid;		/* the jv path's */
 	jv		 req;
+
+	/* the fast path's: the request's fields, the body as JSON text */
+	char		 idraw[24];
+	char		 user[33], device[65], cid[65], target[40];
+	int		 group;		/* target is a group, else a user */
+	char		*body;
+	size_t		 blen, bcap;
+
 	struct sendctx	*next;		/* free list */
 };
 
@@ -101,53 +119,60 @@ buf_add_json_str(char **buf, size_t *len, size_t *cap, const char *s,
 
 #define ADD(s) buf_add(&p->buf, &p->len, &p->cap, (s), strlen(s))
 
-size_t
-fanout(jv users, const char *skip_user, const char *skip_device,
-    const char *mid, const char *frame, size_t flen)
-{
-	struct peer *touched = NULL, *p;
-	size_t count = 0;
+/* A fan-out being built: the chatds with a line started. */
+struct fan {
+	struct peer	*touched;
+	size_t		 count;
+};
 
-	jv_array_foreach(users, i, u) {
-		struct ruser *r;
-		const char *name = jv_get_kind(u) == JV_KIND_STRING ?
-		    jv_string_value(u) : NULL;
-		if (name == NULL || (r = peer_user(name)) == NULL) {
-			jv_free(u);
+/* Adds the online devices of user name (but the skipped) to the lines. */
+static void
+fan_user(struct fan *fa, const char *name, const char *skip_user,
+    const char *skip_device, const char *mid)
+{
+	struct ruser *r = peer_user(name);
+	struct peer *p;
+
+	if (r == NULL)
+		return;
+	int self = skip_user != NULL && strcmp(name, skip_user) == 0;
+	for (size_t d = 0; d < r->n; d++) {
+		if (self && (skip_device == NULL ||
+		    strcmp(r->devs[d].device, skip_device) == 0))
 			continue;
-		}
-		int self = skip_user != NULL && strcmp(name, skip_user) == 0;
-		for (size_t d = 0; d < r->n; d++) {
-			if (self && (skip_device == NULL ||
-			    strcmp(r->devs[d].device, skip_device) == 0))
-				continue;
-			if ((p = r->devs[d].peer)->conn == NULL)
-				continue;
-			if (!p->in_fanout) {
-				p->in_fanout = 1;
-				p->touched = touched;
-				touched = p;
-				p->len = 0;
-				ADD("{\"ev\":\"deliver\",");
-				if (mid != NULL) {
-					ADD("\"mid\":\"");
-					ADD(mid);
-					ADD("\",");
-				}
-				ADD("\"devs\":[\"");
-			} else
-				ADD(",\"");
-			/* user and device names need no escaping */
-			ADD(name);
-			ADD("/");
-			ADD(r->devs[d].device);
-			ADD("\"");
-			count++;
-		}
-		jv_free(u);
+		if ((p = r->devs[d].peer)->conn == NULL)
+			continue;
+		if (!p->in_fanout) {
+			p->in_fanout = 1;
+			p->touched = fa->touched;
+			fa->touched = p;
+			p->len = 0;
+			ADD("{\"ev\":\"deliver\",");
+			if (mid != NULL) {
+				ADD("\"mid\":\"");
+				ADD(mid);
+				ADD("\",");
+			}
+			ADD("\"devs\":[\"");
+		} else
+			ADD(",\"");
+		/* user and device names need no escaping */
+		ADD(name);
+		ADD("/");
+		ADD(r->devs[d].device);
+		ADD("\"");
+		fa->count++;
 	}
-	while ((p = touched) != NULL) {
-		touched = p->touched;
+}
+
+/* Ends every chatd's line with the frame and sends it. */
+static size_t
+fan_end(struct fan *fa, const char *frame, size_t flen)
+{
+	struct peer *p;
+
+	while ((p = fa->touched) != NULL) {
+		fa->touched = p->touched;
 		p->in_fanout = 0;
 		if (ADD("],\"frame\":") == 0 &&
 		    buf_add(&p->buf, &p->len, &p->cap, frame, flen) == 0 &&
@@ -161,11 +186,64 @@ fanout(jv users, const char *skip_user, const char *skip_device,
 			p->len = p->cap = 0;
 		}
 	}
-	route.n.deliveries += count;
-	return count;
+	route.n.deliveries += fa->count;
+	return fa->count;
+}
+
+size_t
+fanout(jv users, const char *skip_user, const char *skip_device,
+    const char *mid, const char *frame, size_t flen)
+{
+	struct fan fa = { NULL, 0 };
+
+	jv_array_foreach(users, i, u) {
+		if (jv_get_kind(u) == JV_KIND_STRING)
+			fan_user(&fa, jv_string_value(u), skip_user,
+			    skip_device, mid);
+		jv_free(u);
+	}
+	return fan_end(&fa, frame, flen);
+}
+
+/* fanout over a JSON array value as text (user names need no escapes). */
+static size_t
+fanout_raw(const struct jflat_val *users, const char *skip_user,
+    const char *skip_device, const char *mid, const char *frame, size_t flen)
+{
+	struct fan fa = { NULL, 0 };
+	struct jflat_val u;
+	size_t pos = 0;
+	char name[40];
+
+	while (jflat_array_next(users, &pos, &u))
+		if (u.type == JF_STRING && u.nesc == 0 && u.len - 2 <
+		    sizeof(name)) {
+			memcpy(name, u.p + 1, u.len - 2);
+			name[u.len - 2] = '\0';
+			fan_user(&fa, name, skip_user, skip_device, mid);
+		}
+	return fan_end(&fa, frame, flen);
 }
 
 #undef ADD
+
+/* A context for a send from p, from the free list (its body buffer
+ * kept), or NULL. */
+static struct sendctx *
+ctx_get(struct peer *p)
+{
+	struct sendctx *x = free_ctx;
+
+	if (x != NULL)
+		free_ctx = x->next;
+	else if ((x = calloc(1, sizeof(*x))) == NULL)
+		return NULL;
+	x->p = p;
+	peer_ref(p);
+	x->reqid = jv_null();
+	x->req = jv_null();
+	return x;
+}
 
 static void
 ctx_free(struct sendctx *x)
@@ -173,6 +251,11 @@ ctx_free(struct sendctx *x)
 	jv_free(x->req);
 	jv_free(x->reqid);
 	peer_unref(x->p);
+	if (x->bcap > 64 * 1024) {	/* one big body: let it go */
+		free(x->body);
+		x->body = NULL;
+		x->bcap = 0;
+	}
 	x->next = free_ctx;
 	free_ctx = x;
 }
@@ -313,17 +396,13 @@ send_msg(struct peer *p, jv req, jv id)
 	    jv_object_get(jv_copy(req), jv_string("body"))), jv_string("mid"),
 	    jv_string(hex));
 
-	struct sendctx *x = free_ctx;
-	if (x != NULL)
-		free_ctx = x->next;
-	else if ((x = malloc(sizeof(*x))) == NULL) {
+	struct sendctx *x = ctx_get(p);
+	if (x == NULL) {
 		jv_free(app);
 		jv_free(req);
 		jv_free(id);
 		return;		/* chatd resends after a reconnect */
 	}
-	x->p = p;
-	peer_ref(p);
 	x->reqid = id;
 	x->req = req;
 	/* No timeout: resent until chat-store answers (the dedupe record
@@ -331,3 +410,194 @@ send_msg(struct peer *p, jv req, jv id)
 	if (ipc_call(route.store, app, 0, on_appended, x) == -1)
 		ctx_free(x);
 }
+
+/* The fast path */
+
+static char *line;		/* one line being built, reused */
+static size_t line_len, line_cap;
+
+#define L(str) buf_add(&line, &line_len, &line_cap, (str), strlen(str))
+#define LN(str, n) buf_add(&line, &line_len, &line_cap, (str), (n))
+
+/* Push work needs the message as jv: only when a recipient is offline. */
+static void
+push_raw(struct sendctx *x, const struct jflat_val *rcpt, const char *mid,
+    int64_t ts)
+{
+	struct jflat_val u;
+	size_t pos = 0;
+	char name[40];
+	int offline = 0;
+
+	while (!offline && jflat_array_next(rcpt, &pos, &u))
+		if (u.type == JF_STRING && u.nesc == 0 && u.len - 2 <
+		    sizeof(name)) {
+			memcpy(name, u.p + 1, u.len - 2);
+			name[u.len - 2] = '\0';
+			offline = strcmp(name, x->user) != 0 &&
+			    peer_user(name) == NULL;
+		}
+	if (!offline)
+		return;
+	jv req = jv_object_set(jv_object_set(jv_object_set(jv_object(),
+	    jv_string("user"), jv_string(x->user)), jv_string(x->group ?
+	    "group" : "to"), jv_string(x->target)), jv_string("body"),
+	    jv_parse_sized(x->body, (int)x->blen));
+	jv users = jv_parse_sized(rcpt->p, (int)rcpt->len);
+	push_message(req, users, mid, ts);
+	jv_free(users);
+	jv_free(req);
+}
+
+/* chat-store refused, or said something we cannot read: the error goes
+ * back to chatd with the request's id and cid. */
+static void
+appended_error(struct sendctx *x, const char *reply, size_t len)
+{
+	char err[200];
+	jv r = json_parse_object(reply, len, err, sizeof(err));
+	jv e = jv_is_valid(r) ? jv_object_get(jv_copy(r), jv_string("error")) :
+	    jv_invalid();
+
+	route.n.send_errors++;
+	if (jv_get_kind(e) != JV_KIND_OBJECT) {
+		jv_free(e);
+		e = jv_object_set(jv_object_set(jv_object(), jv_string("code"),
+		    jv_string("store_unavailable")), jv_string("message"),
+		    jv_string("chat-store gave no usable reply"));
+	}
+	jv_free(r);
+	if (x->p->conn != NULL)
+		ipc_send_jv(x->p->conn, jv_object_set(jv_object_set(
+		    jv_object_set(jv_object_set(jv_object(), jv_string("id"),
+		    jv_parse(x->idraw)), jv_string("ok"), jv_false()),
+		    jv_string("cid"), jv_string(x->cid)), jv_string("error"), e));
+	else
+		jv_free(e);
+}
+
+static void
+on_appended_raw(void *arg, const char *reply, size_t len)
+{
+	struct sendctx *x = arg;
+	struct jflat f;
+	const struct jflat_val *rcpt;
+	const char *mid;
+	size_t midlen;
+	int64_t ts;
+	char num[32];
+
+	if (jflat_parse(&f, reply, len) == -1 || !jflat_bool(&f, "ok", 0)) {
+		appended_error(x, reply, len);
+		goto out;
+	}
+	/* chat-store names a result's "id" "mid": "id" is the request's */
+	if ((mid = jflat_str(&f, "mid", &midlen)) == NULL ||
+	    midlen != ID_HEX_LEN || !jflat_int(&f, "ts", &ts)) {
+		log_warnx("chat-store answered msg.append without an id or ts");
+		goto out;
+	}
+	char hex[ID_HEX_LEN + 1];
+	memcpy(hex, mid, ID_HEX_LEN);
+	hex[ID_HEX_LEN] = '\0';
+	int dup = jflat_bool(&f, "dup", 0);
+	route.n.acks++;
+	route.n.dups += dup;
+	snprintf(num, sizeof(num), "%" PRId64, ts);
+	if (x->p->conn != NULL) {
+		line_len = 0;
+		if (L("{\"id\":") == 0 && L(x->idraw) == 0 &&
+		    L(",\"ok\":true,\"ack\":{\"type\":\"ack\",\"cid\":\"") == 0 &&
+		    L(x->cid) == 0 && L("\",\"id\":\"") == 0 && L(hex) == 0 &&
+		    L("\",\"ts\":") == 0 && L(num) == 0 && L("}}") == 0)
+			ipc_send(x->p->conn, line, line_len);
+	}
+	/* the frame, as build_frame writes it */
+	line_len = 0;
+	if (L("{\"type\":\"msg\",\"id\":\"") || L(hex) || L("\",\"from\":\"") ||
+	    L(x->user) || L(x->group ? "\",\"group\":\"" : "\",\"to\":\"") ||
+	    L(x->target) || L("\",\"body\":") || LN(x->body, x->blen) ||
+	    L(",\"ts\":") || L(num) || L(",\"cid\":\"") || L(x->cid) ||
+	    L("\"}")) {
+		log_warnx("out of memory building a delivery");
+		goto out;
+	}
+	if ((rcpt = jflat_get(&f, "recipients")) != NULL &&
+	    rcpt->type == JF_ARRAY) {
+		fanout_raw(rcpt, x->user, x->device, hex, line, line_len);
+		if (!dup)	/* a dup was handed to chat-push the first time */
+			push_raw(x, rcpt, hex, ts);
+	}
+out:
+	ctx_free(x);
+}
+
+/* The request's fields into x; 0, or -1 if the jv path must judge it. */
+static int
+take_fields(struct sendctx *x, const struct jflat *f)
+{
+	const struct jflat_val *id = jflat_get(f, "id");
+	const struct jflat_val *body = jflat_get(f, "body");
+	int to = jflat_get(f, "to") != NULL, group = jflat_get(f, "group") !=
+	    NULL;
+
+	if (id == NULL || id->type != JF_NUMBER || id->len >= sizeof(x->idraw)
+	    || body == NULL || body->type != JF_STRING || body->uesc ||
+	    to == group || jflat_strcpy(f, "user", x->user, sizeof(x->user)) ||
+	    jflat_strcpy(f, "device", x->device, sizeof(x->device)) ||
+	    jflat_strcpy(f, "cid", x->cid, sizeof(x->cid)) ||
+	    jflat_strcpy(f, to ? "to" : "group", x->target, sizeof(x->target)))
+		return -1;
+	x->group = group;
+	if (!valid_user(x->user) || !valid_device(x->device) ||
+	    !valid_cid(x->cid) || (to && !valid_user(x->target)) ||
+	    (group && !valid_group(x->target)))
+		return -1;
+	memcpy(x->idraw, id->p, id->len);
+	x->idraw[id->len] = '\0';
+	if (x->bcap < body->len) {
+		char *nb = realloc(x->body, body->len);
+		if (nb == NULL)
+			return -1;
+		x->body = nb;
+		x->bcap = body->len;
+	}
+	memcpy(x->body, body->p, body->len);
+	x->blen = body->len;
+	return 0;
+}
+
+int
+send_msg_line(struct peer *p, const char *req, size_t len)
+{
+	struct jflat f;
+	struct sendctx *x;
+	const char *op;
+	size_t oplen;
+	char hex[ID_HEX_LEN + 1];
+
+	if (jflat_parse(&f, req, len) == -1 ||
+	    (op = jflat_str(&f, "op", &oplen)) == NULL || oplen != 8 ||
+	    memcmp(op, "msg.send", 8) != 0 || (x = ctx_get(p)) == NULL)
+		return 0;
+	if (take_fields(x, &f) == -1) {
+		ctx_free(x);
+		return 0;
+	}
+	route.n.sends++;
+	id_format(id_next(&route.ids), hex);
+	line_len = 0;
+	if (L("{\"op\":\"msg.append\",\"from\":\"") || L(x->user) ||
+	    L("\",\"device\":\"") || L(x->device) || L("\",\"cid\":\"") ||
+	    L(x->cid) || L(x->group ? "\",\"group\":\"" : "\",\"to\":\"") ||
+	    L(x->target) || L("\",\"body\":") || LN(x->body, x->blen) ||
+	    L(",\"mid\":\"") || L(hex) || L("\"}") ||
+	    /* No timeout: resent until chat-store answers (the dedupe
+	     * record makes a resend of a write that happened harmless). */
+	    ipc_call_raw(route.store, line, line_len, 0, on_appended_raw, x))
+		ctx_free(x);	/* out of memory: chatd resends */
+	return 1;
+}
+
+#undef L
+#undef LN
