@@ -1,0 +1,162 @@
+/*
+ * serve: a local daemon's requests, served on a NATS subject.
+ *
+ * chat-bus subscribes to chat.NAME.0 in the queue group of that name (so
+ * each request reaches one of the processes serving it) and keeps one
+ * lib/ipc.h client to $CHAT_RUN/NAME.sock.  Each request goes to the
+ * daemon with ipc_call, which waits as long as it takes and resends after
+ * the daemon comes back; its reply goes to the request's reply subject
+ * with the requester's own "id" put back.  A line without a reply subject
+ * is an event: passed on as is.  bus.status is answered here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "bus.h"
+#include "conf.h"
+#include "ipc.h"
+#include "json.h"
+#include "log.h"
+#include "util.h"
+#include "chat-bus.h"
+
+/* A request at the daemon; listed so that those still out at exit are
+ * freed (ipc_client_free drops their callbacks). */
+struct fwd {
+	jv		 id;		/* the requester's */
+	struct fwd	*prev, *next;
+	char		 reply[];	/* its reply subject */
+};
+static struct fwd *out;
+
+static struct bus *bus;
+static struct ipc_client *local;
+static unsigned long forwarded;
+
+static void
+answer(const char *reply, jv r)
+{
+	size_t len;
+	char *line = json_dump(r, &len);
+
+	if (line == NULL || bus_publish(bus, reply, NULL, line, len) == -1)
+		log_warnx("a reply to '%s' could not be sent: the requester "
+		    "will resend", reply);
+	free(line);
+}
+
+static void
+on_local_reply(void *arg, jv r)
+{
+	struct fwd *f = arg;
+
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		out = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	answer(f->reply, jv_object_set(r, jv_string("id"), f->id));
+	free(f);
+}
+
+static void
+on_request(void *arg, const char *subject, const char *reply,
+    const char *line, size_t len)
+{
+	char err[200];
+	const char *op;
+	struct fwd *f;
+	jv v;
+
+	(void)arg;
+	(void)subject;
+	if (reply == NULL) {		/* an event */
+		if (ipc_client_send_line(local, line, len) == -1)
+			log_debug("an event dropped: the daemon is away");
+		return;
+	}
+	v = json_parse_object(line, len, err, sizeof(err));
+	if (!jv_is_valid(v)) {
+		jv_free(v);
+		answer(reply, json_error(jv_null(), "bad_request", err));
+		return;
+	}
+	jv id = jv_object_get(jv_copy(v), jv_string("id"));
+	if ((op = json_str(v, "op", NULL)) != NULL &&
+	    strcmp(op, "bus.status") == 0) {
+		jv_free(v);
+		jv r = bus_status_reply(bus, id);
+		answer(reply, jv_object_set(r, jv_string("forwarded"),
+		    jv_number((double)forwarded)));
+		return;
+	}
+	if ((f = malloc(sizeof(*f) + strlen(reply) + 1)) == NULL) {
+		jv_free(v);
+		answer(reply, json_error(id, "unavailable", "out of memory"));
+		return;
+	}
+	f->id = id;
+	strcpy(f->reply, reply);
+	f->prev = NULL;
+	if ((f->next = out) != NULL)
+		out->prev = f;
+	out = f;
+	forwarded++;
+	ipc_call(local, v, 0, on_local_reply, f);
+}
+
+static void
+on_local_event(void *arg, jv ev, const char *line, size_t len)
+{
+	(void)arg;
+	(void)line;
+	(void)len;
+	log_debug("an event from the daemon, not carried (serve carries "
+	    "requests)");
+	jv_free(ev);
+}
+
+int
+mode_serve(int argc, char **argv)
+{
+	char subj[256], path[512], err[512];
+	const char *name = argc == 2 ? argv[1] : NULL;
+	struct ev_loop *loop = ev_default_loop(0);
+
+	if (name == NULL || *name == '\0' || strchr(name, '/') != NULL) {
+		fprintf(stderr, "usage: chat-bus serve NAME\n");
+		return EXIT_USAGE;
+	}
+	const char *subject = bo.subject ? bo.subject :
+	    default_subject(name, subj, sizeof(subj));
+	const char *sock = bo.sock ? bo.sock :
+	    conf_sock_path(name, path, sizeof(path));
+	if (sock == NULL)
+		fatalx(EXIT_USAGE, "socket path of '%s' is too long", name);
+	stop_on_signals(loop);
+	if ((local = ipc_client_new(loop, sock, on_local_event, NULL, NULL)) ==
+	    NULL)
+		fatalx(EXIT_USAGE, "socket path '%s' is too long", sock);
+	bus = bus_connect(loop, name);
+	if (bus_serve(bus, subject, bo.queue ? bo.queue : subject, on_request,
+	    NULL, err, sizeof(err)) == -1)
+		fatalx(EXIT_TEMP, "%s", err);
+	log_info("serving '%s' on '%s' (queue group '%s')", sock, subject,
+	    bo.queue ? bo.queue : subject);
+	notify_ready();
+	ev_run(loop, 0);
+	log_info("stopped with %zu requests unanswered by '%s' (their "
+	    "requesters resend them)", ipc_client_pending(local), sock);
+	bus_close(bus);
+	ipc_client_free(local);
+	for (struct fwd *f = out, *n; f != NULL; f = n) {
+		n = f->next;
+		jv_free(f->id);
+		free(f);
+	}
+	return 0;
+}

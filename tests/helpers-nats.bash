@@ -1,0 +1,88 @@
+# A NATS cluster for a test: three nats-server processes on free loopback
+# ports, JetStream on in each (its own store under the test's tmp dir),
+# routes between all three, a monitoring port each.  Started and stopped by
+# PID through helpers.bash's pid file, so chat_teardown stops them too.
+#
+# In a suite:  load helpers; load helpers-nats
+#              nats_cluster_start   # sets NATS_URL[1..3], NATS_PID[1..3],
+#                                   # NATS_MON[1..3] and NATS_URLS (all)
+#
+# Needs Debian's nats-server (make deps); a suite skips without it.
+
+nats_have() { command -v nats-server >/dev/null; }
+
+# nats_conf I CLIENT CLUSTER MON ROUTES...: writes server I's config.
+nats_conf() {
+	local i=$1 port=$2 cport=$3 mon=$4; shift 4
+	local dir="$BATS_TEST_TMPDIR/nats$i" routes="" r
+	mkdir -p "$dir/js"
+	for r in "$@"; do routes="$routes
+    nats-route://127.0.0.1:$r"; done
+	cat > "$dir/nats.conf" <<EOF
+server_name: n$i
+listen: 127.0.0.1:$port
+http: 127.0.0.1:$mon
+jetstream {
+  store_dir: "$dir/js"
+  max_memory_store: 64MB
+  max_file_store: 256MB
+}
+cluster {
+  name: chat
+  listen: 127.0.0.1:$cport
+  routes: [$routes
+  ]
+}
+EOF
+}
+
+# nats_start I: starts server I from its config; its log is nats$i/log.
+nats_start() {
+	local i=$1 dir="$BATS_TEST_TMPDIR/nats$1"
+	nats-server -c "$dir/nats.conf" </dev/null >>"$dir/log" 2>&1 &
+	NATS_PID[$i]=$!
+	track_pid "${NATS_PID[$i]}" "nats-server-$i"
+}
+
+# nats_kill I [SIGNAL]: stops server I by its PID (default SIGKILL).
+nats_kill() {
+	kill "-${2:-KILL}" "${NATS_PID[$1]}" 2>/dev/null || true
+	wait "${NATS_PID[$1]}" 2>/dev/null || true
+}
+
+# True when server I answers its health check with JetStream ready.
+nats_healthy() {
+	curl -fsS "http://127.0.0.1:${NATS_MON[$1]}/healthz" 2>/dev/null |
+	    grep -q '"ok"'
+}
+
+# True when every server sees a JetStream meta leader and 3 peers.
+nats_js_ready() {
+	local i j
+	for i in 1 2 3; do
+		j=$(curl -fsS "http://127.0.0.1:${NATS_MON[$i]}/jsz" 2>/dev/null) || return 1
+		[ "$(jqr "$j" '.meta_cluster.leader // empty')" != "" ] || return 1
+		[ "$(jqr "$j" '.meta_cluster.cluster_size // 0')" = 3 ] || return 1
+	done
+}
+
+nats_cluster_start() {
+	local i
+	NATS_PORT=() NATS_CPORT=() NATS_MON=() NATS_URL=() NATS_PID=()
+	for i in 1 2 3; do
+		NATS_PORT[$i]=$(free_port)
+		NATS_CPORT[$i]=$(free_port)
+		NATS_MON[$i]=$(free_port)
+		NATS_URL[$i]="nats://127.0.0.1:${NATS_PORT[$i]}"
+	done
+	nats_conf 1 "${NATS_PORT[1]}" "${NATS_CPORT[1]}" "${NATS_MON[1]}" \
+	    "${NATS_CPORT[2]}" "${NATS_CPORT[3]}"
+	nats_conf 2 "${NATS_PORT[2]}" "${NATS_CPORT[2]}" "${NATS_MON[2]}" \
+	    "${NATS_CPORT[1]}" "${NATS_CPORT[3]}"
+	nats_conf 3 "${NATS_PORT[3]}" "${NATS_CPORT[3]}" "${NATS_MON[3]}" \
+	    "${NATS_CPORT[1]}" "${NATS_CPORT[2]}"
+	for i in 1 2 3; do nats_start "$i"; done
+	NATS_URLS="${NATS_URL[1]},${NATS_URL[2]},${NATS_URL[3]}"
+	for i in 1 2 3; do wait_until 20 nats_healthy "$i"; done
+	wait_until 30 nats_js_ready
+}
