@@ -7,6 +7,12 @@
  * (4001).  A send is checked and passed to chat-route with the user and
  * device this connection proved, never anything the client claims; the
  * ack or error comes back in the route's reply.
+ *
+ * A well-formed send (most frames) takes a path with no jv: the frame is
+ * scanned in place (lib/jflat.h), the msg.send line is written with the
+ * body as the client's JSON text, and the ack is cut from the route's
+ * reply as bytes (send_fast, on_sent_raw).  Anything that path would
+ * refuse goes the jv way below, which says what is wrong.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +22,7 @@
 #include "chatd.h"
 #include "id.h"
 #include "ipc.h"
+#include "jflat.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
@@ -46,13 +53,18 @@ static const struct {
 #undef X
 };
 
+static int send_fast(struct conn *c, const char *buf, size_t len);
+
 void
 frame_handle(struct conn *c, const char *buf, size_t len)
 {
 	char err[200];
-	jv f = json_parse_object(buf, len, err, sizeof(err));
 	const char *type;
 
+	if (c->state != CONN_NEW && c->state != CONN_AUTHING &&
+	    send_fast(c, buf, len))
+		return;
+	jv f = json_parse_object(buf, len, err, sizeof(err));
 	if (!jv_is_valid(f)) {
 		chatd.n.bad_frames++;
 		conn_error(c, NULL, "bad_request", "%s", err);
@@ -229,13 +241,10 @@ client_code(const char *code)
 	return code;
 }
 
+/* chat-route's reply to a send (borrowed), to the client. */
 static void
-on_sent(void *arg, jv reply)
+sent_reply(struct conn *c, jv reply)
 {
-	struct conn *c = arg;
-
-	if (c->wsi == NULL)
-		goto out;
 	if (json_bool(reply, "ok", 0)) {
 		chatd.n.acks++;
 		conn_push_jv(c, jv_object_get(jv_copy(reply), jv_string("ack")));
@@ -248,8 +257,46 @@ on_sent(void *arg, jv reply)
 		    "send failed");
 		jv_free(e);
 	}
-out:
+}
+
+static void
+on_sent(void *arg, jv reply)
+{
+	struct conn *c = arg;
+
+	if (c->wsi != NULL)
+		sent_reply(c, reply);
 	jv_free(reply);
+	conn_unref(c);
+}
+
+/* on_sent for a reply as bytes: an ack is written as the route made it. */
+static void
+on_sent_raw(void *arg, const char *line, size_t len)
+{
+	struct conn *c = arg;
+	struct jflat f;
+	const struct jflat_val *ack;
+	char err[200];
+
+	if (c->wsi == NULL)
+		goto out;
+	if (jflat_parse(&f, line, len) == 0 && jflat_bool(&f, "ok", 0) &&
+	    (ack = jflat_get(&f, "ack")) != NULL && ack->type == JF_OBJECT) {
+		struct wsframe *w = wsframe_new(ack->p, ack->len, 0);
+		chatd.n.acks++;
+		conn_push(c, w);
+		wsframe_unref(w);
+	} else {
+		jv reply = json_parse_object(line, len, err, sizeof(err));
+		if (!jv_is_valid(reply)) {
+			jv_free(reply);
+			reply = jv_object(); /* not ok: "send failed" */
+		}
+		sent_reply(c, reply);
+		jv_free(reply);
+	}
+out:
 	conn_unref(c);
 }
 
@@ -276,6 +323,87 @@ target(jv f, jv req, const char *cid, struct conn *c, int *ok)
 		    jv_string(to ? to : group));
 	}
 	return req;
+}
+
+/* The rate limit and chat-route's backlog: 1 if a send from c may go on,
+ * else the client has its error. */
+static int
+send_admitted(struct conn *c, const char *cid)
+{
+	if (!conn_rate_ok(c)) {
+		chatd.n.rate_limited++;
+		if (!c->limited)
+			log_warnx("'%s' rate limited (%.0f/s, burst %.0f)",
+			    c->key, chatd.rate_limit, chatd.rate_burst);
+		c->limited = 1;
+		conn_error(c, cid, "rate_limited", "more than %.0f messages a "
+		    "second: slow down", chatd.rate_limit);
+		return 0;
+	}
+	c->limited = 0;
+	if (ipc_client_pending(chatd.route) >= ROUTE_PENDING_MAX) {
+		chatd.n.send_errors++;
+		conn_error(c, cid, "unavailable", "chat-route is behind: try "
+		    "again later");
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * A send frame with every field good, passed on without jv: 1 if taken
+ * (sent, or refused by the rate limit or chat-route's backlog), 0 if the
+ * jv path must look at it.
+ */
+static int
+send_fast(struct conn *c, const char *buf, size_t len)
+{
+	static char *line;
+	static size_t cap;
+	struct jflat f;
+	const struct jflat_val *body;
+	const char *type;
+	size_t tlen;
+	char cid[65], target[40];
+
+	if (jflat_parse(&f, buf, len) == -1 ||
+	    (type = jflat_str(&f, "type", &tlen)) == NULL || tlen != 4 ||
+	    memcmp(type, "send", 4) != 0)
+		return 0;
+	int to = jflat_get(&f, "to") != NULL;
+	int group = jflat_get(&f, "group") != NULL;
+	if ((body = jflat_get(&f, "body")) == NULL || body->type != JF_STRING ||
+	    body->uesc || jflat_strlen(body) > chatd.max_message ||
+	    to == group || jflat_strcpy(&f, "cid", cid, sizeof(cid)) == -1 ||
+	    !valid_cid(cid) || jflat_strcpy(&f, to ? "to" : "group", target,
+	    sizeof(target)) == -1 || !(to ? valid_user(target) :
+	    valid_group(target)))
+		return 0;
+	presence_heard(c);
+	if (!send_admitted(c, cid))
+		return 1;
+	/* user, device, target and cid need no escaping: checked above */
+	size_t need = 128 + strlen(c->user) + strlen(c->device) +
+	    strlen(target) + strlen(cid) + body->len;
+	if (need > cap) {
+		char *nb = realloc(line, need);
+		if (nb == NULL)
+			return 0;
+		line = nb;
+		cap = need;
+	}
+	int n = snprintf(line, cap, "{\"op\":\"msg.send\",\"user\":\"%s\","
+	    "\"device\":\"%s\",\"%s\":\"%s\",\"cid\":\"%s\",\"body\":",
+	    c->user, c->device, to ? "to" : "group", target, cid);
+	memcpy(line + n, body->p, body->len);
+	line[n + body->len] = '}';
+	chatd.n.sends++;
+	conn_ref(c);
+	/* No timeout, as in frame_send. */
+	if (ipc_call_raw(chatd.route, line, (size_t)n + body->len + 1, 0,
+	    on_sent_raw, c) == -1)
+		conn_unref(c);
+	return 1;
 }
 
 static void
@@ -308,22 +436,7 @@ frame_send(struct conn *c, jv f)
 		jv_free(req);
 		goto out;
 	}
-	if (!conn_rate_ok(c)) {
-		chatd.n.rate_limited++;
-		if (!c->limited)
-			log_warnx("'%s' rate limited (%.0f/s, burst %.0f)",
-			    c->key, chatd.rate_limit, chatd.rate_burst);
-		c->limited = 1;
-		conn_error(c, cid, "rate_limited", "more than %.0f messages a "
-		    "second: slow down", chatd.rate_limit);
-		jv_free(req);
-		goto out;
-	}
-	c->limited = 0;
-	if (ipc_client_pending(chatd.route) >= ROUTE_PENDING_MAX) {
-		chatd.n.send_errors++;
-		conn_error(c, cid, "unavailable", "chat-route is behind: try "
-		    "again later");
+	if (!send_admitted(c, cid)) {
 		jv_free(req);
 		goto out;
 	}
