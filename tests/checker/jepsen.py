@@ -54,6 +54,7 @@ class History:
     def __init__(self, path):
         self.f = open(path, "w")
         self.t0 = time.monotonic()
+        self.wall0 = time.time()    # t=0 on the wall clock (setup event)
 
     def add(self, ev, **kw):
         kw["ev"] = ev
@@ -204,7 +205,8 @@ async def run(a):
             d, tok = login(store, u)
             devs.append(Device(len(devs), a.url, u, d, tok, h))
     h.add("setup", devices=[{"dev": d.k, "user": d.user, "device": d.dev}
-                            for d in devs], groups={gid: users})
+                            for d in devs], groups={gid: users},
+          wall0=h.wall0)
     keepers = [asyncio.create_task(d.keep()) for d in devs]
     await asyncio.wait_for(asyncio.gather(*[d.up.wait() for d in devs]), 30)
     h.add("start")
