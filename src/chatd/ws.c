@@ -8,7 +8,8 @@
  * declared size is checked before anything is buffered: the moment the
  * bytes held plus the bytes the frame header still promises pass
  * max_frame, the connection is closed with 1009.  The rx buffer lws keeps
- * per connection stays at its 4 KiB default, so an idle connection is small.
+ * per connection is 1 KiB, not its 4 KiB default: lws allocates it for
+ * every connection, idle or not.
  *
  * Sending: only in SERVER_WRITEABLE, one frame each time, asking again
  * while frames are queued, with the LWS_PRE headroom every wsframe has.
@@ -81,9 +82,12 @@ on_receive(struct conn *c, const char *in, size_t len)
 		chatd.n.too_big++;
 		log_warnx("%s: message over %zu bytes, closing", c->peer,
 		    chatd.max_frame);
-		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-		    (unsigned char *)why, sizeof(why) - 1);
-		return -1;
+		/* Closed from WRITEABLE like any other close, the rest of the
+		 * frame read and dropped meanwhile: returning -1 here with
+		 * bytes of it still in lws's buffer lost the close frame. */
+		c->rxlen = 0;
+		conn_close(c, CLOSE_TOO_BIG, why, 0);
+		return 0;
 	}
 	if (r == 0)
 		return 0;
@@ -198,7 +202,10 @@ callback_chat(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 static const struct lws_protocols protocols[] = {
 	/* First, so a client naming no subprotocol gets it. */
-	{ "chat.v1", callback_chat, sizeof(struct conn *), 0, 0, NULL, 0 },
+	/* rx_buffer_size 1024: lws allocates it for every connection at once
+	 * (pt_serv_buf_size, 4 KiB, if 0), so it is most of an idle
+	 * connection's memory; longer frames come in pieces (gather). */
+	{ "chat.v1", callback_chat, sizeof(struct conn *), 1024, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
