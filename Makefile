@@ -27,13 +27,16 @@ LIBCHAT_LIBS = -ljq -lev -lcrypto
 
 PROGS   :=
 .DEFAULT_GOAL := all
+# Before the fragments: their rules name it as a prerequisite, and a
+# prerequisite is expanded as the rule is read (make -j linked the unit
+# tests before the archive existed).
+LIBCHAT := $(BUILD)/libchat.a
 include lib/module.mk
 include $(sort $(wildcard src/*/module.mk))
 # Test and benchmark fragments: tests/<kind>/module.mk, bench/module.mk.
 include $(sort $(wildcard tests/*/module.mk)) $(wildcard bench/module.mk)
 
 LIBCHAT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIBCHAT_SRCS))
-LIBCHAT      := $(BUILD)/libchat.a
 
 all: $(addprefix $(BIN)/,$(PROGS)) scripts
 
