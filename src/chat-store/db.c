@@ -40,6 +40,15 @@ db_open(const char *path, int create, int paranoid, enum db_status *status,
 	leveldb_options_set_create_if_missing(o, create);
 	leveldb_options_set_paranoid_checks(o, paranoid);
 	leveldb_options_set_write_buffer_size(o, 8 << 20);
+	/* A bloom filter per table: msg.append's dedupe lookup misses almost
+	 * always, and without one each miss read index and data blocks of
+	 * every level (11% of the store's CPU at 10k msg/s).  Tables written
+	 * before keep working without one.  Made once: LevelDB keeps the
+	 * pointer for as long as a database is open. */
+	static leveldb_filterpolicy_t *bloom;
+	if (bloom == NULL)
+		bloom = leveldb_filterpolicy_create_bloom(10);
+	leveldb_options_set_filter_policy(o, bloom);
 	db = leveldb_open(o, path, &lerr);
 	leveldb_options_destroy(o);
 	if (db != NULL) {
