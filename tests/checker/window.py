@@ -1,0 +1,56 @@
+#!/usr/bin/python3
+"""window: what a jepsen.py history shows between two wall-clock moments.
+
+    window.py HISTORY FROM TO
+
+FROM and TO are Unix times (date +%s.%N), placed in the history through the
+setup event's wall0.  Prints one JSON object about the events with FROM <= t
+< TO, for the nemesis of a fault row (a pause, a full disk):
+  acks, errors {code: n}, no_answer (a send that ended with no reply: its
+  ack wait timed out or its connection dropped, "retry"),
+  sends, connects, disconnects, disconnected_devs (distinct devices that
+  lost their connection), and first_ack_after: seconds from TO to the
+  first ack at or after TO (null if none).
+"""
+import json
+import sys
+
+
+def main():
+    path, t_from, t_to = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+    wall0 = None
+    res = {"acks": 0, "errors": {}, "no_answer": 0, "sends": 0,
+           "connects": 0, "disconnects": 0, "disconnected_devs": 0,
+           "first_ack_after": None}
+    gone = set()
+    for line in open(path):
+        e = json.loads(line)
+        if e["ev"] == "setup":
+            wall0 = e["wall0"]
+            continue
+        t = wall0 + e["t"]
+        ev = e["ev"]
+        if ev == "ack" and t >= t_to and res["first_ack_after"] is None:
+            res["first_ack_after"] = round(t - t_to, 3)
+        if not t_from <= t < t_to:
+            continue
+        if ev == "ack":
+            res["acks"] += 1
+        elif ev in ("error", "fail"):
+            c = e.get("code")
+            res["errors"][c] = res["errors"].get(c, 0) + 1
+        elif ev == "retry":
+            res["no_answer"] += 1
+        elif ev == "send":
+            res["sends"] += 1
+        elif ev == "connect":
+            res["connects"] += 1
+        elif ev == "disconnect":
+            res["disconnects"] += 1
+            gone.add(e["dev"])
+    res["disconnected_devs"] = len(gone)
+    print(json.dumps(res, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
