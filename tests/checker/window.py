@@ -8,8 +8,9 @@ setup event's wall0.  Prints one JSON object about the events with FROM <= t
 < TO, for the nemesis of a fault row (a pause, a full disk):
   acks, errors {code: n}, no_answer (a send that ended with no reply: its
   ack wait timed out or its connection dropped, "retry"),
-  sends, connects, disconnects, disconnected_devs (distinct devices that
-  lost their connection), and first_ack_after: seconds from TO to the
+  sends, connects, resumed (connects that asked for what came after the
+  newest id held: "since"), disconnects, disconnected_devs (distinct
+  devices that lost their connection), and first_ack_after: seconds from TO to the
   first ack at or after TO (null if none).
 """
 import json
@@ -20,7 +21,7 @@ def main():
     path, t_from, t_to = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
     wall0 = None
     res = {"acks": 0, "errors": {}, "no_answer": 0, "sends": 0,
-           "connects": 0, "disconnects": 0, "disconnected_devs": 0,
+           "connects": 0, "resumed": 0, "disconnects": 0, "disconnected_devs": 0,
            "first_ack_after": None}
     gone = set()
     for line in open(path):
@@ -45,6 +46,7 @@ def main():
             res["sends"] += 1
         elif ev == "connect":
             res["connects"] += 1
+            res["resumed"] += e.get("since") is not None
         elif ev == "disconnect":
             res["disconnects"] += 1
             gone.add(e["dev"])
