@@ -183,6 +183,9 @@ restart_later(struct svc *s, int status, uint64_t now)
 	    (unsigned long long)delay);
 	ev_timer_init(&s->restart_timer, on_restart, (double)delay / 1000, 0);
 	s->restart_timer.data = s;
+	/* The pause counts from now, not from the start of this loop
+	 * iteration: never a restart sooner than delay after the exit. */
+	ev_now_update(s->sp->loop);
 	ev_timer_start(s->sp->loop, &s->restart_timer);
 }
 
