@@ -8,8 +8,8 @@
 
 load helpers
 load checker/stack
+load checker/nemesis
 
-WINDOW="$BATS_TEST_DIRNAME/checker/window.py"
 
 setup() {
 	chat_setup
@@ -48,7 +48,7 @@ store_failed_writes() { grep -c "write of a batch of .* failed" "$CHAT_HOME/log/
 	mount -o remount,size=64m "$CHAT_HOME/db"
 	more_acked 300 30
 	jepsen_finish
-	w=$("$PY" "$WINDOW" "$HIST" "$t_full" "$t_back")
+	w=$(window "$t_full" "$t_back")
 	echo "# while full: $w" >&3
 	echo "# $FIGURES" >&3
 	# While full: refusals, each explicit, and no ack, no silence.
@@ -63,4 +63,37 @@ store_failed_writes() { grep -c "write of a batch of .* failed" "$CHAT_HOME/log/
 	[ "$(prog_pid chatd)" = "$chatd_pid" ]
 	[ "$(prog_restarts store)" = 0 ]
 	grep -q "database reopened after a write error" "$CHAT_HOME/log/store.log"
+}
+
+@test "row 10: chat-store killed while the disk is full comes back degraded, not in a crash loop; sends succeed ≤5 s after space returns, lost=0" {
+	super_start
+	local store t_full t_back w
+	jepsen_start --rate 300 --duration 300 --body-size 2000
+	more_acked 100
+	wait_until 120 grep -q "write of a batch of .* failed" "$CHAT_HOME/log/store.log"
+	# A store that restarts on a full disk cannot open its database.
+	store=$(prog_pid store)
+	kill -9 "$store"
+	wait_until 10 up_again store "$store"
+	store=$(prog_pid store)
+	t_full=$(now)
+	# Held full for 8 s: a store that exits on the failed open would be
+	# restarted 1, 2, 4 s apart and be 8 s into its backoff by the end.
+	while awk -v t0="$t_full" -v t="$(now)" 'BEGIN { exit !(t - t0 < 8) }'; do
+		sleep 0.5
+	done
+	t_back=$(now)
+	mount -o remount,size=64m "$CHAT_HOME/db"
+	more_acked 300 30
+	jepsen_finish
+	w=$(window "$t_full" "$t_back")
+	echo "# while full, after the restart: $w" >&3
+	echo "# $FIGURES" >&3
+	# Up the whole time, refusing explicitly, and serving again ≤5 s later
+	# with no operator.
+	[ "$(prog_pid store)" = "$store" ]
+	[ "$(prog_restarts store)" = 1 ]
+	jq -e '.errors | keys == ["unavailable"]' <<<"$w"
+	jq -e '.acks == 0' <<<"$w"
+	jq -e '.first_ack_after != null and .first_ack_after <= 5' <<<"$w"
 }

@@ -353,6 +353,7 @@ commit_start(const struct commit_config *c, char *err, size_t errlen)
 	idx_ping = ops_find("ping", 4);
 	idx_status = ops_find("status", 6);
 	tx = tx_new(cfg.db);
+	broken = cfg.db == NULL;	/* started degraded: open it on demand */
 	/* signals belong to the loop's thread: the threads start blocking them */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -35,7 +35,7 @@ struct store_req {
 };
 
 struct commit_config {
-	leveldb_t	*db;
+	leveldb_t	*db;		/* NULL: start degraded, open on demand */
 	const char	*path;		/* for a reopen after a write error */
 	int		 paranoid;
 	int		 sync;		/* conf store_sync */
