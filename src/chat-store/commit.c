@@ -29,6 +29,7 @@
 #include "conf.h"
 #include "log.h"
 #include "db.h"
+#include "append.h"
 #include "commit.h"
 
 #define BATCH_MAX	2048
@@ -120,6 +121,7 @@ commit_req_free(struct store_req *r)
 	jv_free(r->id);
 	free(r->reply);
 	free(r->hash);
+	append_args_free(r->fast);
 	free(r);
 }
 
@@ -149,6 +151,16 @@ run(struct store_req *r)
 	c.hash = r->hash;
 	r->hash = NULL;
 	__atomic_add_fetch(&cfg.stats->ops, 1, __ATOMIC_RELAXED);
+	if (r->fast != NULL && !broken) {
+		if (op_msg_append_fast(&c, r->fast, &r->reply,
+		    &r->replylen) == -1) {
+			__atomic_add_fetch(&cfg.stats->errors, 1,
+			    __ATOMIC_RELAXED);
+			commit_set_error(r, c.code ? c.code :
+			    "store_unavailable", c.msg);
+		}
+		return;
+	}
 	if (broken && r->op != idx_ping && r->op != idx_status)
 		out = op_fail(&c, "store_unavailable", "the database failed a "
 		    "write and is being reopened");

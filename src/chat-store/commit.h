@@ -19,6 +19,7 @@
 #include "ops.h"
 
 struct store_conn;
+struct append_args;
 
 /* One request on its way through the threads.  Made and freed by the
  * loop; owned by whichever thread holds it. */
@@ -31,6 +32,7 @@ struct store_req {
 	char			*reply;	/* the reply line, malloc'd */
 	size_t			 replylen;
 	char			*hash;	/* see struct op_ctx */
+	struct append_args	*fast;	/* msg.append read without jv */
 	int			 stage;	/* where it goes next (commit.c) */
 };
 

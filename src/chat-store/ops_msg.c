@@ -23,6 +23,8 @@
 #include "util.h"
 #include "keys.h"
 #include "ops.h"
+#include "append.h"
+#include "jflat.h"
 
 #define DEDUPE_TTL_MS	(24LL * 3600 * 1000)
 #define CONV_MAX	80
@@ -139,22 +141,21 @@ recipients(struct op_ctx *c, const char *from, const char *to,
 	return 0;
 }
 
-static jv
-append_reply(jv id, jv ts, int dup, jv rcpt)
-{
-	/* "mid": "id" is the request's own id in every reply */
-	jv o = jv_object_set(jv_object(), jv_string("mid"), id);
 
-	o = jv_object_set(o, jv_string("ts"), ts);
-	o = jv_object_set(o, jv_string("dup"), jv_bool(dup));
-	return jv_object_set(o, jv_string("recipients"), rcpt);
-}
+/* What an append made, or found for a retried cid. */
+struct append_out {
+	char	 hex[ID_HEX_LEN + 1];
+	int64_t	 ts;
+	int	 dup;
+	jv	 rcpt;
+};
 
-/* A seen (from, device, cid): 1 and the reply, 0 if new, -1. */
+/* A seen (from, device, cid): 1 and *o, 0 if new, -1. */
 static int
-seen(struct op_ctx *c, struct skey *xk, const char *from, jv *reply)
+seen(struct op_ctx *c, struct skey *xk, const char *from,
+    struct append_out *o)
 {
-	jv rec, conv, rcpt, at;
+	jv rec, conv, at, v;
 	const char *cv;
 	int r, old;
 
@@ -175,111 +176,126 @@ seen(struct op_ctx *c, struct skey *xk, const char *from, jv *reply)
 		char a[40] = "", b[40] = "";
 		sscanf(cv + 2, "%39[^/]/%39s", a, b);
 		r = recipients(c, from, strcmp(a, from) == 0 ? b : a, NULL,
-		    &rcpt);
+		    &o->rcpt);
 	} else
-		r = recipients(c, from, NULL, cv + 2, &rcpt);
+		r = recipients(c, from, NULL, cv + 2, &o->rcpt);
 	jv_free(conv);
 	if (r == -1) {
 		jv_free(rec);
 		return -1;
 	}
-	*reply = append_reply(jv_object_get(jv_copy(rec), jv_string("id")),
-	    jv_object_get(jv_copy(rec), jv_string("ts")), 1, rcpt);
+	v = jv_object_get(jv_copy(rec), jv_string("id"));
+	snprintf(o->hex, sizeof(o->hex), "%s", jv_get_kind(v) ==
+	    JV_KIND_STRING ? jv_string_value(v) : "");
+	jv_free(v);
+	v = jv_object_get(jv_copy(rec), jv_string("ts"));
+	o->ts = jv_get_kind(v) == JV_KIND_NUMBER ? (int64_t)jv_number_value(v) :
+	    0;
+	jv_free(v);
+	o->dup = 1;
 	jv_free(rec);
 	__atomic_add_fetch(&c->stats->dups, 1, __ATOMIC_RELAXED);
 	return 1;
 }
 
+/* The fields, checked, into a (pointers into c->req). */
 static int
-check_sender(struct op_ctx *c, const char **from, const char **device,
-    const char **cid, const char **to, const char **gid, const char **body,
-    size_t *blen)
+check_sender(struct op_ctx *c, struct append_args *a)
 {
-	if (op_user_field(c, "from", from) == -1 ||
-	    op_str_field(c, "device", 64, 1, device) == -1 ||
-	    op_str_field(c, "cid", 64, 1, cid) == -1)
+	const char *from, *device, *cid, *to = NULL, *gid = NULL;
+
+	if (op_user_field(c, "from", &from) == -1 ||
+	    op_str_field(c, "device", 64, 1, &device) == -1 ||
+	    op_str_field(c, "cid", 64, 1, &cid) == -1)
 		return -1;
-	if (!valid_device(*device)) {
+	if (!valid_device(device)) {
 		op_fail(c, "bad_request", "field 'device' must be a device id");
 		return -1;
 	}
-	if (!valid_cid(*cid)) {
+	if (!valid_cid(cid)) {
 		op_fail(c, "bad_request", "field 'cid' must be 1 to 64 "
 		    "printable ASCII characters");
 		return -1;
 	}
-	*to = *gid = NULL;
 	if (json_has(c->req, "to") == json_has(c->req, "group")) {
 		op_fail(c, "bad_request", "exactly one of fields 'to' and "
 		    "'group' is needed");
 		return -1;
 	}
-	if (json_has(c->req, "to") ? op_user_field(c, "to", to) == -1 :
-	    op_str_field(c, "group", 34, 1, gid) == -1)
+	if (json_has(c->req, "to") ? op_user_field(c, "to", &to) == -1 :
+	    op_str_field(c, "group", 34, 1, &gid) == -1)
 		return -1;
-	if (*gid != NULL && !valid_group(*gid)) {
+	if (gid != NULL && !valid_group(gid)) {
 		op_fail(c, "bad_request", "field 'group' must be a group id");
 		return -1;
 	}
-	*body = json_str(c->req, "body", blen);
-	if (*body == NULL) {
+	a->body = json_str(c->req, "body", &a->blen);
+	if (a->body == NULL) {
 		op_fail(c, "bad_request", json_has(c->req, "body") ?
 		    "field 'body' must be a string" : "missing field 'body'");
 		return -1;
 	}
-	if ((long)*blen > store_limits.max_message) {
+	if ((long)a->blen > store_limits.max_message) {
 		op_fail(c, "too_large", "field 'body' is %zu bytes, more than "
-		    "%ld", *blen, store_limits.max_message);
+		    "%ld", a->blen, store_limits.max_message);
 		return -1;
 	}
+	/* all checked above to fit their arrays */
+	strcpy(a->from, from);
+	strcpy(a->device, device);
+	strcpy(a->cid, cid);
+	strcpy(a->target, to != NULL ? to : gid);
+	a->group = to == NULL;
 	return 0;
 }
 
-jv
-op_msg_append(struct op_ctx *c)
+/* msg.append with checked fields: 0 and *o, or -1 (c->code set). */
+static int
+append(struct op_ctx *c, const struct append_args *a, struct append_out *o)
 {
-	const char *from, *device, *cid, *to, *gid, *body;
-	char conv[CONV_MAX], hex[ID_HEX_LEN + 1];
-	size_t blen;
+	const char *to = a->group ? NULL : a->target;
+	const char *gid = a->group ? a->target : NULL;
+	char conv[CONV_MAX], num[24], val[CONV_MAX + 96];
 	struct skey xk, k;
-	uint64_t id = 0;
-	int64_t ts = 0;
-	jv reply, rcpt;
-	int r, i, n, have_id, have_ts;
-	char num[24], val[CONV_MAX + 96];
+	uint64_t id = a->mid;
+	int64_t ts = a->ts;
+	int r, i, n;
 
-	if (check_sender(c, &from, &device, &cid, &to, &gid, &body,
-	    &blen) == -1 || (have_id = op_msgid_field(c, mid_fields, &id)) == -1)
-		return jv_invalid();
-	have_ts = json_has(c->req, "ts");
-	if (op_int_field(c, "ts", &ts) == -1)
-		return jv_invalid();
-	key_dedupe(&xk, from, device, cid);
-	if ((r = seen(c, &xk, from, &reply)) != 0)
-		return r == 1 ? reply : jv_invalid();
-	if (op_user_exists(c, from) != 1)
-		return jv_invalid();
+	key_dedupe(&xk, a->from, a->device, a->cid);
+	if ((r = seen(c, &xk, a->from, o)) != 0)
+		return r == 1 ? 0 : -1;
+	if (op_user_exists(c, a->from) != 1)
+		return -1;
 	if (to != NULL) {
 		if (op_user_exists(c, to) != 1)
-			return jv_invalid();
-		key_conv_direct(conv, sizeof(conv), from, to);
+			return -1;
+		key_conv_direct(conv, sizeof(conv), a->from, to);
 	} else {
 		struct skey gk;
 		char *v;
 		size_t vlen;
 		key_group(&gk, gid);
-		if ((r = tx_get(c->tx, gk.b, gk.len, &v, &vlen)) != 1)
-			return r == 0 ? op_fail(c, "no_such_group", "no group "
-			    "'%s'", gid) : op_read_error(c);
+		if ((r = tx_get(c->tx, gk.b, gk.len, &v, &vlen)) != 1) {
+			if (r == 0)
+				op_fail(c, "no_such_group", "no group '%s'", gid);
+			else
+				op_read_error(c);
+			return -1;
+		}
 		free(v);
-		key_member(&gk, gid, from);
-		if ((r = tx_get(c->tx, gk.b, gk.len, &v, &vlen)) != 1)
-			return r == 0 ? op_fail(c, "not_member", "'%s' is not "
-			    "a member of '%s'", from, gid) : op_read_error(c);
+		key_member(&gk, gid, a->from);
+		if ((r = tx_get(c->tx, gk.b, gk.len, &v, &vlen)) != 1) {
+			if (r == 0)
+				op_fail(c, "not_member", "'%s' is not a member "
+				    "of '%s'", a->from, gid);
+			else
+				op_read_error(c);
+			return -1;
+		}
 		free(v);
 		key_conv_group(conv, sizeof(conv), gid);
 	}
-	if (!have_id) {
+	if (!a->have_mid) {
 		if (!ids_ready) {
 			id_gen_init(&ids, (unsigned)store_limits.node_id);
 			ids_ready = 1;
@@ -290,47 +306,198 @@ op_msg_append(struct op_ctx *c)
 		size_t vlen;
 		key_msg(&k, conv, id);
 		if ((r = tx_get(c->tx, k.b, k.len, &v, &vlen)) != 0) {
-			if (r == -1)
-				return op_read_error(c);
+			if (r == -1) {
+				op_read_error(c);
+				return -1;
+			}
 			free(v);
-			return op_fail(c, "bad_request", "message id in field "
-			    "'mid' is taken");
+			op_fail(c, "bad_request", "message id in field 'mid' "
+			    "is taken");
+			return -1;
 		}
 	}
-	if (!have_ts)
+	if (!a->have_ts)
 		ts = (int64_t)id_time_ms(id);
-	if (recipients(c, from, to, gid, &rcpt) == -1)
-		return jv_invalid();
+	if (recipients(c, a->from, to, gid, &o->rcpt) == -1)
+		return -1;
 
-	id_format(id, hex);
+	id_format(id, o->hex);
+	o->ts = ts;
+	o->dup = 0;
 	snprintf(num, sizeof(num), "%" PRId64, ts);
 	/* names, ids and conv need no escaping: all were checked above */
 	vb_len = 0;
-	if (vb_str("{\"id\":\"") || vb_str(hex) || vb_str("\",\"from\":\"") ||
-	    vb_str(from) || vb_str(to ? "\",\"to\":\"" : "\",\"group\":\"") ||
-	    vb_str(to ? to : gid) || vb_str("\",\"body\":") ||
-	    vb_json_str(body, blen) || vb_str(",\"ts\":") || vb_str(num) ||
-	    vb_str(",\"cid\":") || vb_json_str(cid, strlen(cid)) ||
-	    vb_str(",\"device\":\"") || vb_str(device) || vb_str("\"}")) {
-		jv_free(rcpt);
-		return op_fail(c, "store_unavailable", "out of memory");
+	if (vb_str("{\"id\":\"") || vb_str(o->hex) || vb_str("\",\"from\":\"") ||
+	    vb_str(a->from) || vb_str(to ? "\",\"to\":\"" : "\",\"group\":\"") ||
+	    vb_str(a->target) || vb_str("\",\"body\":") ||
+	    vb_json_str(a->body, a->blen) || vb_str(",\"ts\":") || vb_str(num) ||
+	    vb_str(",\"cid\":") || vb_json_str(a->cid, strlen(a->cid)) ||
+	    vb_str(",\"device\":\"") || vb_str(a->device) || vb_str("\"}")) {
+		jv_free(o->rcpt);
+		op_fail(c, "store_unavailable", "out of memory");
+		return -1;
 	}
 	key_msg(&k, conv, id);
 	tx_put(c->tx, k.b, k.len, vb, vb_len);
 
 	int vl = snprintf(val, sizeof(val), "{\"conv\":\"%s\"}", conv);
-	n = jv_array_length(jv_copy(rcpt));
+	n = jv_array_length(jv_copy(o->rcpt));
 	for (i = 0; i < n; i++) {
-		jv u = jv_array_get(jv_copy(rcpt), i);
+		jv u = jv_array_get(jv_copy(o->rcpt), i);
 		key_inbox(&k, jv_string_value(u), id);
 		tx_put(c->tx, k.b, k.len, val, (size_t)vl);
 		jv_free(u);
 	}
 	vl = snprintf(val, sizeof(val), "{\"conv\":\"%s\",\"id\":\"%s\","
-	    "\"ts\":%s,\"at\":%" PRIu64 "}", conv, hex, num, c->now);
+	    "\"ts\":%s,\"at\":%" PRIu64 "}", conv, o->hex, num, c->now);
 	tx_put(c->tx, xk.b, xk.len, val, (size_t)vl);
 	__atomic_add_fetch(&c->stats->appends, 1, __ATOMIC_RELAXED);
-	return append_reply(jv_string(hex), jv_number((double)ts), 0, rcpt);
+	return 0;
+}
+
+jv
+op_msg_append(struct op_ctx *c)
+{
+	struct append_args a;
+	struct append_out o;
+	int have_id;
+
+	memset(&a, 0, sizeof(a));
+	if (check_sender(c, &a) == -1 ||
+	    (have_id = op_msgid_field(c, mid_fields, &a.mid)) == -1)
+		return jv_invalid();
+	a.have_mid = have_id;
+	a.have_ts = json_has(c->req, "ts");
+	if (op_int_field(c, "ts", &a.ts) == -1 || append(c, &a, &o) == -1)
+		return jv_invalid();
+	/* "mid": "id" is the request's own id in every reply */
+	jv r = jv_object_set(jv_object(), jv_string("mid"), jv_string(o.hex));
+	r = jv_object_set(r, jv_string("ts"), jv_number((double)o.ts));
+	r = jv_object_set(r, jv_string("dup"), jv_bool(o.dup));
+	return jv_object_set(r, jv_string("recipients"), o.rcpt);
+}
+
+/* The fast path: the line read without jv */
+
+/* The body's JSON text (no \u escape) decoded into a->body_buf. */
+static int
+unescape_body(struct append_args *a, const struct jflat_val *v)
+{
+	const char *p = v->p + 1, *end = v->p + v->len - 1;
+	char *out = malloc(v->len);
+
+	if (out == NULL)
+		return -1;
+	a->body_buf = out;
+	a->body = out;
+	while (p < end) {
+		if (*p != '\\') {
+			*out++ = *p++;
+			continue;
+		}
+		switch (p[1]) {
+		case 'b': *out++ = '\b'; break;
+		case 'f': *out++ = '\f'; break;
+		case 'n': *out++ = '\n'; break;
+		case 'r': *out++ = '\r'; break;
+		case 't': *out++ = '\t'; break;
+		default: *out++ = p[1];	/* '"', '\\', '/' */
+		}
+		p += 2;
+	}
+	a->blen = (size_t)(out - a->body_buf);
+	return 0;
+}
+
+int
+append_args_parse(const char *line, size_t len, struct append_args **out)
+{
+	struct jflat f;
+	struct append_args *a;
+	const struct jflat_val *body, *ts;
+	const char *s;
+	size_t slen;
+	int64_t reqid;
+
+	if (jflat_parse(&f, line, len) == -1 ||
+	    (s = jflat_str(&f, "op", &slen)) == NULL || slen != 10 ||
+	    memcmp(s, "msg.append", 10) != 0 || !jflat_int(&f, "id", &reqid) ||
+	    reqid < 0 || (body = jflat_get(&f, "body")) == NULL ||
+	    body->type != JF_STRING || body->uesc ||
+	    (long)jflat_strlen(body) > store_limits.max_message ||
+	    (jflat_get(&f, "to") != NULL) == (jflat_get(&f, "group") != NULL))
+		return 0;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return 0;
+	a->group = jflat_get(&f, "group") != NULL;
+	a->reqid = reqid;
+	if (jflat_strcpy(&f, "from", a->from, sizeof(a->from)) ||
+	    jflat_strcpy(&f, "device", a->device, sizeof(a->device)) ||
+	    jflat_strcpy(&f, "cid", a->cid, sizeof(a->cid)) ||
+	    jflat_strcpy(&f, a->group ? "group" : "to", a->target,
+	    sizeof(a->target)) || !valid_user(a->from) ||
+	    !valid_device(a->device) || !valid_cid(a->cid) ||
+	    !(a->group ? valid_group(a->target) : valid_user(a->target)))
+		goto slow;
+	if ((s = jflat_str(&f, "mid", &slen)) != NULL) {
+		if (id_parse(s, slen, &a->mid) == -1)
+			goto slow;
+		a->have_mid = 1;
+	} else if (jflat_get(&f, "mid") != NULL)
+		goto slow;
+	if ((ts = jflat_get(&f, "ts")) != NULL) {
+		if (!jflat_int(&f, "ts", &a->ts))
+			goto slow;
+		a->have_ts = 1;
+	}
+	if (unescape_body(a, body) == -1)
+		goto slow;
+	*out = a;
+	return 1;
+slow:
+	append_args_free(a);
+	return 0;
+}
+
+void
+append_args_free(struct append_args *a)
+{
+	if (a == NULL)
+		return;
+	free(a->body_buf);
+	free(a);
+}
+
+int
+op_msg_append_fast(struct op_ctx *c, const struct append_args *a,
+    char **reply, size_t *len)
+{
+	struct append_out o;
+	char head[96];
+
+	if (append(c, a, &o) == -1)
+		return -1;
+	vb_len = 0;
+	snprintf(head, sizeof(head), "{\"id\":%lld,\"ok\":true,\"mid\":\"%s\","
+	    "\"ts\":%" PRId64 ",\"dup\":%s,\"recipients\":[", (long long)a->reqid,
+	    o.hex, o.ts, o.dup ? "true" : "false");
+	int bad = vb_str(head);
+	jv_array_foreach(o.rcpt, i, u) {
+		if (!bad && i > 0)
+			bad = vb_str(",");
+		if (!bad)
+			bad = vb_json_str(jv_string_value(u),
+			    (size_t)jv_string_length_bytes(jv_copy(u)));
+		jv_free(u);
+	}
+	jv_free(o.rcpt);
+	if (bad || vb_str("]}") || (*reply = malloc(vb_len)) == NULL) {
+		op_fail(c, "store_unavailable", "out of memory");
+		return -1;
+	}
+	memcpy(*reply, vb, vb_len);
+	*len = vb_len;
+	return 0;
 }
 
 struct msgs {

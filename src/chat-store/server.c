@@ -23,6 +23,7 @@
 #include "log.h"
 #include "util.h"
 #include "db.h"
+#include "append.h"
 #include "commit.h"
 #include "server.h"
 
@@ -40,6 +41,7 @@ static struct ipc_server *srv;
 static struct store_stats stats;
 static int stopping;		/* the loop has ended: send nothing more */
 struct store_limits store_limits;
+static int op_append = -1;
 
 static int
 is_slow(struct store_req *r)
@@ -66,6 +68,18 @@ pump(struct store_conn *sc)
 	}
 }
 
+/* r joins its connection's backlog, and what may go goes. */
+static void
+queue(struct store_conn *sc, struct store_req *r)
+{
+	if (sc->bl_tail != NULL)
+		sc->bl_tail->next = r;
+	else
+		sc->bl_head = r;
+	sc->bl_tail = r;
+	pump(sc);
+}
+
 static void
 on_line(struct ipc_conn *c, const char *line, size_t len)
 {
@@ -88,6 +102,15 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 	r->req = jv_invalid();
 	r->id = jv_null();
 	r->op = -1;
+	if (append_args_parse(line, len, &r->fast)) {
+		/* msg.append, read without jq (append.h) */
+		if (op_append < 0)
+			op_append = ops_find("msg.append", 10);
+		r->op = op_append;
+		r->id = jv_number((double)r->fast->reqid);
+		queue(sc, r);
+		return;
+	}
 	o = json_parse_object(line, len, err, sizeof(err));
 	if (!jv_is_valid(o)) {
 		jv_free(o);
@@ -115,12 +138,7 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 			log_warnx("%s: bad request: %s", ipc_conn_name(c),
 			    op == NULL ? "no 'op'" : err);
 	}
-	if (sc->bl_tail != NULL)
-		sc->bl_tail->next = r;
-	else
-		sc->bl_head = r;
-	sc->bl_tail = r;
-	pump(sc);
+	queue(sc, r);
 }
 
 static void
