@@ -102,6 +102,7 @@ struct ipc_client {
 	struct pending	*unsent;	/* first request not written to conn */
 	size_t		 npending;
 	ipc_event_fn	*on_event;
+	ipc_raw_event_fn *on_raw_event;
 	ipc_connect_fn	*on_connect;
 	void		*arg;
 };
@@ -641,6 +642,9 @@ client_line(struct conn *c, const char *line, size_t len)
 		pending_free(p);
 		return;
 	}
+	if (!jv_is_valid(v) && cl->on_raw_event != NULL &&
+	    cl->on_raw_event(cl->arg, line, len))
+		return;
 	if (!jv_is_valid(v) && !jv_is_valid(v = parse_object(line, len)))
 		return;
 	if (cl->on_event)
@@ -887,3 +891,9 @@ ipc_client_send_line(struct ipc_client *cl, const char *line, size_t len)
 
 int ipc_client_connected(struct ipc_client *cl) { return cl->conn != NULL; }
 size_t ipc_client_pending(struct ipc_client *cl) { return cl->npending; }
+
+void
+ipc_client_raw_events(struct ipc_client *cl, ipc_raw_event_fn *fn)
+{
+	cl->on_raw_event = fn;
+}

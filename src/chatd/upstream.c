@@ -17,6 +17,7 @@
 
 #include "chatd.h"
 #include "conf.h"
+#include "deliver.h"
 #include "id.h"
 #include "ipc.h"
 #include "json.h"
@@ -229,6 +230,8 @@ upstream_start(char *err, size_t errlen)
 		snprintf(err, errlen, "socket path '%s' is too long", path);
 		return -1;
 	}
+	/* deliveries are read without jv first (deliver.c) */
+	ipc_client_raw_events(chatd.route, deliver_line);
 	ev_timer_init(&load_timer, on_load_timer, LOAD_EVERY, LOAD_EVERY);
 	ev_timer_start(chatd.loop, &load_timer);
 	ev_unref(chatd.loop);
