@@ -85,3 +85,7 @@ hook_start() {
 	[ "$(figure reconnects)" = 0 ]
 	[ "$(ipc "chatd-$CHATD_PORT" '{"op":"status"}' | jq .auth_ok)" -le "$(( before + 8 ))" ]
 }
+
+@test "row 15 (quick): ss -K on half of 100 client sockets twice, then all: back ≤15 s, lost=0, fds back" {
+	storm 100 2
+}

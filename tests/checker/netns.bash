@@ -75,17 +75,23 @@ netns_jepsen_start() {
 # nft_drop: every packet to or from chatd's port is dropped in NS.
 nft_drop() {
 	ip netns exec "$NS" nft -f - <<-EOF
-	add rule inet chatnet out tcp dport $CHATD_PORT drop
-	add rule inet chatnet in tcp sport $CHATD_PORT drop
+	add rule inet chatnet out tcp dport $CHATD_PORT counter drop
+	add rule inet chatnet in tcp sport $CHATD_PORT counter drop
 	EOF
 }
 
 # nft_loss PERCENT: that share of the packets each way is dropped at random.
 nft_loss() {
 	ip netns exec "$NS" nft -f - <<-EOF
-	add rule inet chatnet out tcp dport $CHATD_PORT numgen random mod 100 < $1 drop
-	add rule inet chatnet in tcp sport $CHATD_PORT numgen random mod 100 < $1 drop
+	add rule inet chatnet out tcp dport $CHATD_PORT numgen random mod 100 < $1 counter drop
+	add rule inet chatnet in tcp sport $CHATD_PORT numgen random mod 100 < $1 counter drop
 	EOF
+}
+
+# nft_dropped: packets the rules in force dropped so far (both ways).
+nft_dropped() {
+	ip netns exec "$NS" nft list table inet chatnet |
+	    awk '{ for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
 }
 
 # nft_clear: the network is whole again.
@@ -100,3 +106,71 @@ up_at_least() { [ "$(devices_up)" -ge "$1" ]; }
 
 # fd_count PID: open descriptors of a process.
 fd_count() { ls "/proc/$1/fd" | wc -l; }
+
+# client_ports PORT: local ports of the established client sockets to
+# 127.0.0.1:PORT (the driver's side; chatd's own have PORT as source).
+client_ports() {
+	ss -Htn state established dst 127.0.0.1 dport = ":$1" |
+	    awk '{ n = split($3, a, ":"); print a[n] }'
+}
+
+# kill_clients PORT [SHARE]: ss -K on SHARE (default 1) of the client
+# sockets to PORT, chosen at random; prints how many were killed.
+kill_clients() {
+	local ports n m k=0 batch
+	mapfile -t ports < <(client_ports "$1" | shuf)
+	n=$(awk -v c="${#ports[@]}" -v s="${2:-1}" 'BEGIN { printf "%d", c * s }')
+	while [ "$k" -lt "$n" ]; do	# 50 ports a filter
+		m=$(( n - k < 50 ? n - k : 50 ))
+		batch=$(printf 'sport = :%s or ' "${ports[@]:k:m}")
+		ss -K -tn dst 127.0.0.1 dport = ":$1" "( ${batch% or } )" >/dev/null
+		k=$(( k + m ))
+	done
+	echo "$n"
+}
+
+# storm DEVICES ROUNDS: the driver keeps DEVICES devices connected (1:1
+# messages only) while every 5 s half their sockets are destroyed with
+# ss -K, ROUNDS times; then all of them at once.  Checks that every device
+# is back within 15 s (the figure is printed), lost=0, and that chatd's
+# descriptors return to their count with every device connected (±5), and
+# to the count before the driver once it is gone.
+storm() {
+	local devices=$1 rounds=$2 users=$(( $1 / 5 ))
+	super_start
+	local chatd fd0 fd1 fd2 i n t0 ms
+	chatd=$(prog_pid chatd)
+	fd0=$(fd_count "$chatd")
+	jepsen_start --users "$users" --devices 5 --no-group --rate 100 \
+	    --duration 600 --drain 60
+	wait_until 120 up_at_least "$devices"
+	more_acked 100
+	fd1=$(fd_count "$chatd")
+	for i in $(seq "$rounds"); do
+		n=$(kill_clients "$CHATD_PORT" 0.5)
+		echo "# round $i: ss -K on $n client sockets"
+		[ "$n" -ge $(( devices / 2 - 5 )) ]
+		sleep 5		# the nemesis' period
+	done
+	wait_until 60 up_at_least "$devices"
+	n=$(kill_clients "$CHATD_PORT")
+	t0=$(date +%s%N)
+	[ "$n" -ge $(( devices - 5 )) ]
+	# Each device's next send fails, so it notices at once; all back:
+	wait_until 60 up_at_least "$devices"
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	echo "# all $n sockets killed: every device back in $ms ms"
+	echo "$BATS_TEST_DESCRIPTION: $devices devices back in $ms ms" >> "${FAULT_FIGURES:-/dev/null}"
+	more_acked 200 60
+	fd2=$(fd_count "$chatd")
+	jepsen_finish
+	echo "# chatd fds: $fd0 before, $fd1 with $devices connected, $fd2 after the storm, $(fd_count "$chatd") after the driver"
+	[ "$ms" -le 15000 ]
+	[ "$(( fd2 - fd1 ))" -le 5 ] && [ "$(( fd1 - fd2 ))" -le 5 ]
+	wait_until 10 fds_within "$chatd" "$fd0" 5
+	# Every device was cut off at least once and came back by itself.
+	[ "$(figure reconnects)" -ge "$devices" ]
+}
+
+# fds_within PID N SLACK: PID has N±SLACK descriptors open.
+fds_within() { local f; f=$(fd_count "$1"); [ "$f" -le $(( $2 + $3 )) ] && [ "$f" -ge $(( $2 - $3 )) ]; }
