@@ -89,3 +89,26 @@ hook_start() {
 @test "row 15 (quick): ss -K on half of 100 client sockets twice, then all: back ≤15 s, lost=0, fds back" {
 	storm 100 2
 }
+
+@test "row 28 (quick): slowloris on chatd and chat-api for 20 s while sessions chat: available every second, slow heads closed at handshake_timeout" {
+	slowloris 20
+}
+
+@test "row 28: max_conns_per_ip refuses the excess at once; other addresses are served" {
+	conf max_conns_per_ip 50
+	super_start
+	local r
+	r=$("$PY" "$NET" flood --port "$CHATD_PORT" --n 100 --path /v1/ws)
+	echo "# chatd: $r"
+	[ "$(jqr "$r" .refused)" = 50 ] && [ "$(jqr "$r" .open)" = 50 ]
+	[[ "$(jqr "$r" .other_status)" == *" 101 "* ]]
+	[ "$(ipc "chatd-$CHATD_PORT" '{"op":"status"}' | jq .refused_per_ip)" -ge 50 ]
+	r=$("$PY" "$NET" flood --port "$API_PORT" --n 100)
+	echo "# chat-api: $r"
+	[ "$(jqr "$r" .refused)" = 50 ] && [ "$(jqr "$r" .open)" = 50 ]
+	[[ "$(jqr "$r" .other_status)" == *" 200 "* ]]
+	grep -q "127.0.0.3 holds 50 connections" "$CHAT_HOME/log/api.log"
+	# The count follows closes: the same address gets in again.
+	r=$("$PY" "$NET" flood --port "$CHATD_PORT" --n 10 --path /v1/ws)
+	[ "$(jqr "$r" .refused)" = 0 ]
+}

@@ -25,6 +25,7 @@
 
 #include <libwebsockets.h>
 
+#include "../chatd/limits.h"
 #include "api.h"
 #include "json.h"
 #include "log.h"
@@ -421,6 +422,8 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
 	struct pss *pss = user;
 
+	if (limits_callback(wsi, reason, in) == -1)
+		return -1;	/* max_conns_per_ip */
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		return on_request(wsi, pss, in, len);

@@ -13,6 +13,8 @@
 #include <ev.h>
 #include <libwebsockets.h>
 
+#include "../chatd/limits.h"
+#include "../chatd/lwstimer.h"
 #include "api.h"
 #include "conf.h"
 #include "ipc.h"
@@ -138,9 +140,14 @@ main(int argc, char **argv)
 	info.timeout_secs = 10;		/* slow headers or body: closed */
 	info.keepalive_timeout = 30;
 	info.max_http_header_pool = 1024;
+	/* The whole request head, however slowly it trickles (slowloris). */
+	info.timeout_secs_ah_idle = (unsigned)conf_int("handshake_timeout");
+	limits_init((unsigned)conf_int("max_conns_per_ip"));
 	info.server_string = "chat-api";
 	if ((api.lws = lws_create_context(&info)) == NULL)
 		fatalx(EXIT_TEMP, "unable to listen on '%s'", listen);
+	/* lws's timeouts on time on our loop: see lwstimer.h */
+	lwstimer_start(api.loop, &api.lws, 0.1);
 
 	if ((ctl = api_control_listen(err, sizeof(err))) == NULL)
 		fatalx(EXIT_TEMP, "%s", err);
@@ -154,6 +161,8 @@ main(int argc, char **argv)
 	ev_run(api.loop, 0);
 
 	lws_context_destroy(api.lws);
+	api.lws = NULL;
+	limits_free();
 	ipc_server_close(ctl);
 	ipc_client_free(api.store);
 	ipc_client_free(api.route);

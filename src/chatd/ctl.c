@@ -9,6 +9,7 @@
 #include "conf.h"
 #include "ipc.h"
 #include "json.h"
+#include "limits.h"
 #include "log.h"
 
 typedef jv op_fn(jv req, jv reply);
@@ -49,6 +50,8 @@ op_status(jv req, jv reply)
 	NUM(reply, auth_failed); NUM(reply, auth_timeout); NUM(reply, syncs);
 	NUM(reply, synced_msgs); NUM(reply, resyncs);
 	SET(reply, "presence", presence_status());
+	SET(reply, "refused_per_ip", jv_number((double)limits_refused()));
+	SET(reply, "peers", jv_number((double)limits_peers()));
 	return reply;
 }
 

@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include "chatd.h"
+#include "conf.h"
+#include "limits.h"
 #include "log.h"
 #include "origin.h"
 
@@ -176,6 +178,8 @@ callback_chat(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
 	struct conn **pc = user;
 
+	if (limits_callback(wsi, reason, in) == -1)
+		return -1;	/* max_conns_per_ip */
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		return accept_path(wsi) && origin_allowed(wsi) ? 0 : -1;
@@ -242,6 +246,9 @@ ws_start(char *err, size_t errlen)
 	/* Handshakes and other round trips lws protects: slow-header
 	 * clients are dropped after this. */
 	info.timeout_secs = 5;
+	/* The whole request head, however slowly it trickles (slowloris). */
+	info.timeout_secs_ah_idle = (unsigned)conf_int("handshake_timeout");
+	limits_init((unsigned)conf_int("max_conns_per_ip"));
 	/* A silent connection gets a PING, then is hung up on. */
 	retry.secs_since_valid_ping = (uint16_t)(chatd.hangup_secs / 2 > 0 ?
 	    chatd.hangup_secs / 2 : 1);
@@ -262,5 +269,6 @@ ws_stop(void)
 	if (chatd.lws != NULL) {
 		lws_context_destroy(chatd.lws);
 		chatd.lws = NULL;
+		limits_free();
 	}
 }

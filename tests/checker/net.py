@@ -18,6 +18,20 @@ for bob to see her go offline, then prints one JSON line:
   closed_at     time.time() of the close (compare with the stub's "t")
   offline_s     seconds from the close to bob's presence frame "offline"
   device        alice's device id
+
+    net.py slowhead --port P [--src ADDR] [--every S] [--limit S]
+
+slowhead (row 28): one connection from ADDR (default 127.0.0.2) to
+127.0.0.1:P sends a request line, then one more header line every S
+seconds (default 1), never the blank line; prints {"closed_s": seconds
+until the server closed it} (null if still open after --limit, 30 s).
+
+    net.py flood --port P --n N [--src ADDR] [--path /v1/health]
+
+flood (row 28): N connections from ADDR (default 127.0.0.3) to 127.0.0.1:P
+at once, held; after 1 s counts those the server closed without a byte
+("refused") and those still open; then one request for PATH from
+127.0.0.1 must be answered.  Prints {"refused", "open", "other_status"}.
 Exit 1 with the reason on stderr if any step fails.
 """
 import argparse
@@ -101,15 +115,83 @@ async def heartbeat(a):
             "device": dev}
 
 
+def slowhead(a):
+    s = socket.socket()
+    s.bind((a.src or "127.0.0.2", 0))
+    s.connect(("127.0.0.1", a.port))
+    t0 = time.monotonic()
+    s.sendall(b"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    s.settimeout(a.every)
+    i = 0
+    while time.monotonic() - t0 < a.limit:
+        try:
+            if not s.recv(4096):
+                break
+        except socket.timeout:
+            try:
+                s.sendall(b"X-Slow-%d: still here\r\n" % i)
+                i += 1
+            except OSError:
+                break
+        except OSError:
+            break
+    else:
+        return {"closed_s": None, "lines": i}
+    return {"closed_s": round(time.monotonic() - t0, 3), "lines": i}
+
+
+def flood(a):
+    conns = []
+    for _ in range(a.n):
+        s = socket.socket()
+        s.bind((a.src or "127.0.0.3", 0))
+        s.connect(("127.0.0.1", a.port))
+        conns.append(s)
+    time.sleep(1)
+    refused = 0
+    for s in conns:
+        s.setblocking(False)
+        try:
+            if s.recv(1) == b"":
+                refused += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            refused += 1
+    c = socket.create_connection(("127.0.0.1", a.port), timeout=5)
+    c.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+               "Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: "
+               "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               "\r\n" % a.path).encode() if a.path == "/v1/ws" else
+              ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+               % a.path).encode())
+    head = c.recv(64).split(b"\r\n")[0].decode(errors="replace")
+    for s in conns:
+        s.close()
+    return {"refused": refused, "open": a.n - refused,
+            "other_status": head}
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["heartbeat"])
-    p.add_argument("--url", required=True)
+    p.add_argument("mode", choices=["heartbeat", "slowhead", "flood"])
+    p.add_argument("--url")
     p.add_argument("--hook")
     p.add_argument("--hangup", type=float, default=4)
+    p.add_argument("--port", type=int)
+    p.add_argument("--src")
+    p.add_argument("--every", type=float, default=1)
+    p.add_argument("--limit", type=float, default=30)
+    p.add_argument("--n", type=int, default=100)
+    p.add_argument("--path", default="/v1/health")
     a = p.parse_args()
     try:
-        out = asyncio.run(heartbeat(a))
+        if a.mode == "slowhead":
+            out = slowhead(a)
+        elif a.mode == "flood":
+            out = flood(a)
+        else:
+            out = asyncio.run(heartbeat(a))
     except (AssertionError, asyncio.TimeoutError, OSError, socket.timeout) \
             as e:
         fail("%s: %s" % (type(e).__name__, e))

@@ -174,3 +174,70 @@ storm() {
 
 # fds_within PID N SLACK: PID has N±SLACK descriptors open.
 fds_within() { local f; f=$(fd_count "$1"); [ "$f" -le $(( $2 + $3 )) ] && [ "$f" -ge $(( $2 - $3 )) ]; }
+
+NET="${NET:-$(dirname "$JEPSEN")/net.py}"
+
+# csv_always_available CSV: slowhttptest's "Service Available" column is
+# nonzero on every line (it writes the connection count when the probe got
+# an answer, 0 when not).
+csv_always_available() {
+	awk -F, 'NR > 1 { n++; if ($5 == 0) { print "unavailable at second " $1; bad = 1 } }
+	    END { exit bad || n < 5 }' "$1"
+}
+
+# slowloris SECS: RELIABILITY.md row 28 against chatd and chat-api at once
+# (slowhttptest -c 1000 -H -i 10 -r 200 -p 3 -g, SECS long each) while the
+# Jepsen driver keeps 8 devices chatting.  Every second both services
+# answer slowhttptest's probe; a slow head of our own, a line a second, is
+# closed at handshake_timeout (5 s) +1 s at most; chatd's descriptors stay
+# under max_conns_per_ip (1,100 here: slowhttptest's 1,000 and its probe
+# share 127.0.0.1 with the driver) plus its own; lost=0.
+slowloris() {
+	local secs=$1 limit=1100 hs=5
+	conf handshake_timeout "$hs"
+	conf max_conns_per_ip "$limit"
+	super_start
+	local chatd fd0 fdmax r port
+	chatd=$(prog_pid chatd)
+	fd0=$(fd_count "$chatd")
+	jepsen_start --rate 50 --duration 600 --drain 60
+	more_acked 50
+	local args=(-c 1000 -H -i 10 -r 200 -l "$secs" -p 3 -g)
+	slowhttptest "${args[@]}" -o "$BATS_TEST_TMPDIR/ws" \
+	    -u "http://127.0.0.1:$CHATD_PORT/v1/ws" >"$BATS_TEST_TMPDIR/ws.out" 2>&1 &
+	local s1=$!
+	track_pid "$s1" slowhttptest
+	slowhttptest "${args[@]}" -o "$BATS_TEST_TMPDIR/api" \
+	    -u "http://127.0.0.1:$API_PORT/v1/health" >"$BATS_TEST_TMPDIR/api.out" 2>&1 &
+	local s2=$!
+	track_pid "$s2" slowhttptest
+	# chatd's descriptors, five times a second, while the attack lasts.
+	( while kill -0 "$s1" 2>/dev/null || kill -0 "$s2" 2>/dev/null; do
+		fd_count "$chatd"; sleep 0.2
+	  done > "$BATS_TEST_TMPDIR/fds" ) &
+	local sampler=$!
+	sleep 3		# let the attack build up
+	# Slow heads from another address, on both servers, during the attack.
+	for port in "$CHATD_PORT" "$API_PORT"; do
+		r=$("$PY" "$NET" slowhead --port "$port" --every 1)
+		echo "# slow head on port $port: $r"
+		awk -v c="$(jqr "$r" .closed_s)" -v h="$hs" \
+		    'BEGIN { exit !(c != "null" && c >= h - 0.5 && c <= h + 1) }'
+	done
+	# Sessions keep chatting through it.
+	more_acked 200 60
+	wait "$sampler"
+	fdmax=$(sort -n "$BATS_TEST_TMPDIR/fds" | tail -1)
+	more_acked 50 30
+	jepsen_finish
+	echo "# chatd fds: $fd0 before, at most $fdmax during the attack"
+	cat "$BATS_TEST_TMPDIR/ws.csv" "$BATS_TEST_TMPDIR/api.csv"
+	[ "$fdmax" -gt $(( fd0 + 100 )) ]	# the attack reached chatd
+	[ "$fdmax" -le $(( limit + fd0 + 20 )) ]
+	csv_always_available "$BATS_TEST_TMPDIR/ws.csv"
+	csv_always_available "$BATS_TEST_TMPDIR/api.csv"
+	# Slow heads were closed by the servers (slowhttptest notices at its
+	# next line, every 10 s).
+	awk -F, 'END { exit !($2 > 0) }' "$BATS_TEST_TMPDIR/ws.csv"
+	awk -F, 'END { exit !($2 > 0) }' "$BATS_TEST_TMPDIR/api.csv"
+}
