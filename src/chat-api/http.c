@@ -390,7 +390,8 @@ on_writable(struct lws *wsi, struct pss *pss)
 		n = r->resp_len - r->resp_off;
 		if (n > (size_t)(end - p))
 			n = (size_t)(end - p);
-		memcpy(p, r->resp + r->resp_off, n);
+		if (n > 0)	/* a 304 has no body: resp may be NULL */
+			memcpy(p, r->resp + r->resp_off, n);
 		p += n;
 		r->resp_off += n;
 		if (lws_write(wsi, start, (size_t)(p - start),
