@@ -38,4 +38,8 @@ void append_args_free(struct append_args *a);
 int op_msg_append_fast(struct op_ctx *c, const struct append_args *a,
     char **reply, size_t *len);
 
+/* A commit failed: what msg.append learnt about users in it may be
+ * untrue (worker thread). */
+void append_forget_users(void);
+
 #endif

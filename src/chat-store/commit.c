@@ -226,6 +226,7 @@ flush(struct store_req *head, struct store_req *tail,
 		log_warnx("write of a batch of %zu ops failed: %s", n,
 		    tx_error(tx));
 		broken = 1;
+		append_forget_users();
 		for (r = first_writer; r != NULL; r = r->next) {
 			__atomic_add_fetch(&cfg.stats->errors, 1,
 			    __ATOMIC_RELAXED);
