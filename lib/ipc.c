@@ -616,6 +616,9 @@ client_line(struct conn *c, const char *line, size_t len)
 	int have = fast_id(line, len, &want);
 
 	if (!have) {
+		if (cl->on_raw_event != NULL && cl->on_raw_event(cl->arg, line,
+		    len))
+			return;	/* an event, taken as bytes */
 		v = parse_object(line, len);
 		if (!jv_is_valid(v))
 			return;	/* a peer's garbage line: nothing to match */
@@ -642,9 +645,6 @@ client_line(struct conn *c, const char *line, size_t len)
 		pending_free(p);
 		return;
 	}
-	if (!jv_is_valid(v) && cl->on_raw_event != NULL &&
-	    cl->on_raw_event(cl->arg, line, len))
-		return;
 	if (!jv_is_valid(v) && !jv_is_valid(v = parse_object(line, len)))
 		return;
 	if (cl->on_event)

@@ -122,9 +122,10 @@ int ipc_call_raw(struct ipc_client *cl, const char *obj, size_t len,
  * connected.  For events a peer can afford to lose or rebuilds on connect. */
 int ipc_client_send_line(struct ipc_client *cl, const char *line, size_t len);
 int ipc_client_connected(struct ipc_client *cl);
-/* A line that is not a reply, offered as bytes before it is parsed: the
- * function returns 1 if it took the line, 0 to have it parsed and given
- * to on_event as usual.  For events on the message path (deliveries). */
+/* A line that does not start {"id":N (so it is not one of our replies),
+ * offered as bytes before it is parsed: the function returns 1 if it took
+ * the line (an event it knows), 0 to have it parsed, matched or given to
+ * on_event as usual.  For events on the message path (deliveries). */
 typedef int ipc_raw_event_fn(void *arg, const char *line, size_t len);
 void ipc_client_raw_events(struct ipc_client *cl, ipc_raw_event_fn *fn);
 /* Requests sent or queued and not yet answered. */
