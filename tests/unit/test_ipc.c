@@ -183,6 +183,18 @@ on_raw(void *arg, const char *line, size_t len)
 	ev_break(r->loop, EVBREAK_ONE);
 }
 
+static int raw_events;
+
+static int
+raw_event(void *arg, const char *line, size_t len)
+{
+	(void)arg;
+	if (memmem(line, len, "\"ev\":\"tick\"", 11) == NULL)
+		return 0;
+	raw_events++;
+	return 1;
+}
+
 static void
 test_ev_client(pid_t *server)
 {
@@ -212,6 +224,18 @@ test_ev_client(pid_t *server)
 	run_for(loop, 5);
 	CHECK(rt.n == 2 && strcmp(rt.last, "{\"id\":10002,\"ok\":true}") == 0,
 	    "empty object answered: %s", rt.last);
+
+	/* an event goes to the raw hook, unparsed, and is not matched */
+	ipc_client_raw_events(cl, raw_event);
+	rt.n = 0;
+	raw_events = 0;
+	ipc_call(cl, jv_object_set(jv_object(), jv_string("op"),
+	    jv_string("event")), 0, on_reply, &t);
+	t.want = t.replies + 1;
+	run_for(loop, 5);
+	CHECK(raw_events == 1 && t.replies == 10001, "event line taken by the "
+	    "raw hook (%d), the reply still matched", raw_events);
+	ipc_client_raw_events(cl, NULL);
 
 	/* the server dies; calls made meanwhile wait and are resent */
 	kill(*server, SIGKILL);
