@@ -27,8 +27,18 @@ chat_setup() {
 	: > "$PIDFILE"
 }
 
+# Every suite's teardown: stop what the test started, then fail the test on
+# any AddressSanitizer/UBSan report a program left in its log (under
+# make test-asan; a release build never writes one).
 chat_teardown() {
 	stop_all
+	chat_no_sanitizer_reports
+}
+
+chat_no_sanitizer_reports() {
+	[ -n "${CHAT_HOME:-}" ] && [ -d "$CHAT_HOME" ] || return 0
+	! grep -rs "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" \
+	    --include='*.log' --include='*.out' "$CHAT_HOME"
 }
 
 # A free TCP port on 127.0.0.1 (the kernel picks it).
