@@ -122,8 +122,11 @@ async def auth(a, store):
         "alg-none-jwt": {"type": "auth", "token": jwt_none},
         "swapped-key": {"type": "auth", "token": forged("mallory", dev, 0,
                                                         b"")},
-        "other-users-claims": {"type": "auth", "token": payload.replace(
-            "a", "b") + "." + mac},
+        # victim's claims under mallory's MAC (a replace on the base64
+        # text changed nothing when it held no "a": the genuine token).
+        "other-users-claims": {"type": "auth", "token": b64u(
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            .replace(b"mallory", b"victim")) + "." + mac},
         "unknown-user": {"type": "auth", "token": token("ghost", "x", 0)},
         "unknown-device": {"type": "auth", "token": token("mallory",
                                                           "nodevice", 0)},
