@@ -24,6 +24,7 @@ struct ev_loop;
 
 #define API_STORE_TIMEOUT_MS	2000	/* then 503: chat-store is down */
 #define API_ROUTE_TIMEOUT_MS	300	/* discovery falls back after this */
+#define API_KICK_TIMEOUT_MS	2000	/* a logout's kick waits this for route */
 #define API_MAX_SEGS		8	/* path segments */
 #define API_MAX_PARAMS		4	/* :captures in one route */
 #define API_NAME_MAX		64	/* display_name, group name, bytes */

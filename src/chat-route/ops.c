@@ -16,14 +16,15 @@ typedef void req_fn(struct peer *, jv req, jv id);
 typedef void ev_fn(struct peer *, jv ev);
 
 static req_fn op_ping, op_status, op_chatd_list, op_msg_send,
-    op_presence_query;
+    op_presence_query, op_device_kick;
 
 #define ROUTE_OPS(X) \
 	X("ping",		op_ping) \
 	X("status",		op_status) \
 	X("chatd.list",		op_chatd_list) \
 	X("msg.send",		op_msg_send) \
-	X("presence.query",	op_presence_query)
+	X("presence.query",	op_presence_query) \
+	X("device.kick",	op_device_kick)
 
 static void ev_hello(struct peer *p, jv ev) { peer_hello(p, ev); jv_free(ev); }
 static void ev_load(struct peer *p, jv ev) { peer_load(p, ev); jv_free(ev); }
@@ -88,7 +89,7 @@ op_status(struct peer *p, jv req, jv id)
 	    jv_number((double)ipc_client_pending(route.store)));
 	NUM(r, sends); NUM(r, acks); NUM(r, dups); NUM(r, send_errors);
 	NUM(r, deliveries); NUM(r, deliver_lines); NUM(r, typing);
-	NUM(r, presence_queries); NUM(r, kicks);
+	NUM(r, presence_queries); NUM(r, kicks); NUM(r, logouts);
 	reply(p, push_status(r));
 }
 
@@ -119,6 +120,12 @@ static void
 op_presence_query(struct peer *p, jv req, jv id)
 {
 	relay_presence(p, req, id);
+}
+
+static void
+op_device_kick(struct peer *p, jv req, jv id)
+{
+	relay_kick(p, req, id);
 }
 
 static void

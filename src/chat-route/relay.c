@@ -9,6 +9,11 @@
  * only for the asker and its friends; the others are listed as denied) or
  * of a group's members (only for a member).  Read from chat-store's
  * presence records until presenced takes this over.
+ *
+ * device.kick: chat-api logged a device (or a user's every device) out;
+ * every chatd is told, not only those our table says hold it: a device
+ * whose auth is still being checked, or that a chatd has not re-announced
+ * since our restart, is closed too.  Logouts are rare; chatds few.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,4 +309,48 @@ relay_presence(struct peer *p, jv req, jv id)
 		store_call(jv_object_set(jv_object_set(jv_object(),
 		    jv_string("op"), jv_string("friend.list")), jv_string("user"),
 		    jv_string(user)), on_friends, q);
+}
+
+/* device.kick */
+
+void
+relay_kick(struct peer *p, jv req, jv id)
+{
+	const char *user = json_str(req, "user", NULL);
+	const char *device = json_str(req, "device", NULL);
+	char line[200];
+	unsigned long told = 0;
+
+	if (user == NULL || !valid_user(user) ||
+	    (device != NULL && !valid_device(device))) {
+		if (p->conn != NULL)
+			ipc_send_jv(p->conn, json_error(id, "bad_request",
+			    "device.kick needs a good 'user' and an optional "
+			    "'device'"));
+		else
+			jv_free(id);
+		jv_free(req);
+		return;
+	}
+	/* Names are [A-Za-z0-9_.-] (checked): no JSON escaping needed. */
+	int n = device != NULL ?
+	    snprintf(line, sizeof(line), "{\"ev\":\"kick\",\"why\":\"logout\","
+	    "\"user\":\"%s\",\"device\":\"%s\"}", user, device) :
+	    snprintf(line, sizeof(line), "{\"ev\":\"kick\",\"why\":\"logout\","
+	    "\"user\":\"%s\"}", user);
+	if (n > 0 && (size_t)n < sizeof(line))
+		for (struct peer *q = route.peers; q != NULL; q = q->next)
+			if (q->hello && q->conn != NULL) {
+				peer_send(q, line, (size_t)n);
+				told++;
+			}
+	route.n.logouts++;
+	log_info("logout of '%s%s%s': %lu chatds told to close it", user,
+	    device ? "/" : "", device ? device : "", told);
+	if (p->conn != NULL)
+		ipc_send_jv(p->conn, jv_object_set(json_ok(id),
+		    jv_string("chatds"), jv_number((double)told)));
+	else
+		jv_free(id);
+	jv_free(req);
 }

@@ -72,7 +72,8 @@ struct route {
 	struct peer	*peers;
 	struct {
 		unsigned long sends, acks, dups, send_errors, deliveries,
-			      deliver_lines, typing, presence_queries, kicks;
+			      deliver_lines, typing, presence_queries, kicks,
+			      logouts;
 	} n;
 };
 
@@ -118,6 +119,9 @@ size_t fanout(jv users, const char *skip_user, const char *skip_device,
 /* relay.c */
 void relay_typing(struct peer *p, jv ev);
 void relay_presence(struct peer *p, jv req, jv id);
+/* device.kick {user, device?}: tells every chatd to close the device's (or
+ * all the user's) connections after a logout; answers {chatds: n told}. */
+void relay_kick(struct peer *p, jv req, jv id);
 
 /* push.c */
 /* Connects to chat-push and opens a second connection to chat-store for

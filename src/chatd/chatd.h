@@ -38,7 +38,7 @@
 #define CLOSE_TRY_AGAIN		1013	/* chat-store unavailable */
 #define CLOSE_NO_AUTH		4001	/* no auth in time, or not first */
 #define CLOSE_REPLACED		4002	/* the device connected again */
-#define CLOSE_UNAUTHORIZED	4003	/* token refused */
+#define CLOSE_UNAUTHORIZED	4003	/* token refused, or logged out */
 
 /*
  * An outgoing frame, reference counted so one buffer serves every device a
@@ -189,6 +189,13 @@ void conn_close(struct conn *c, int code, const char *why, int flush);
  * connection of the same device (4002). */
 void conn_register(struct conn *c);
 struct conn *conn_lookup(const char *key, size_t len);
+/*
+ * The device (or, with device NULL, every device of user) logged out: its
+ * connections here, authenticated or still authenticating, are sent an
+ * error frame instead of what they had queued and closed with 4003.
+ * Returns how many.
+ */
+size_t conn_logout(const char *user, const char *device);
 /* 1 if one more message fits the device's rate, and takes a token. */
 int conn_rate_ok(struct conn *c);
 /* The FIFO helpers. */

@@ -10,6 +10,10 @@
  * the callback; a reader that does not read fills its queue up to
  * send_queue_max and is then closed (1008) with its queue freed, so a slow
  * client costs at most that much memory.
+ *
+ * A logout (chat-route's kick event) closes the device's connections here,
+ * found by a walk of every connection so that one still authenticating,
+ * whose token was good a moment ago, is closed too and never registers.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -173,6 +177,8 @@ conn_close(struct conn *c, int code, const char *why, int flush)
 void
 conn_register(struct conn *c)
 {
+	if (c->close_code != 0)
+		return;		/* logged out while its auth was checked */
 	struct conn *old = strmap_put(&chatd.devices, c->key, c->keylen, c);
 
 	if (old == STRMAP_NOMEM) {
@@ -195,6 +201,26 @@ struct conn *
 conn_lookup(const char *key, size_t len)
 {
 	return strmap_get(&chatd.devices, key, len);
+}
+
+size_t
+conn_logout(const char *user, const char *device)
+{
+	size_t n = 0;
+
+	for (struct conn *c = all; c != NULL; c = c->anext) {
+		if (c->wsi == NULL || c->close_code != 0 ||
+		    c->state < CONN_AUTHING || c->state == CONN_DEAD ||
+		    strcmp(c->user, user) != 0 ||
+		    (device != NULL && strcmp(c->device, device) != 0))
+			continue;
+		log_info("'%s' on %s logged out: closing", c->key, c->peer);
+		fq_clear(&c->out);	/* nothing more reaches it */
+		conn_error(c, NULL, "unauthorized", "logged out: log in again");
+		conn_close(c, CLOSE_UNAUTHORIZED, "logged out", 1);
+		n++;
+	}
+	return n;
 }
 
 int

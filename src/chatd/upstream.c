@@ -175,15 +175,26 @@ deliver(jv ev, const char *line, size_t len)
 	jv_free(devs);
 }
 
+/* A kick: the device connected on another chatd (4002), or, with "why":
+ * "logout", the device (or with no device the user) logged out (4003). */
 static void
 kick(jv ev)
 {
 	char key[100];
 	const char *user = json_str(ev, "user", NULL);
 	const char *device = json_str(ev, "device", NULL);
+	const char *why = json_str(ev, "why", NULL);
 	struct conn *c;
 
-	if (user == NULL || device == NULL)
+	if (user == NULL)
+		return;
+	if (why != NULL && strcmp(why, "logout") == 0) {
+		size_t n = conn_logout(user, device);
+		log_info("logout of '%s%s%s': %zu connections closed here",
+		    user, device ? "/" : "", device ? device : "", n);
+		return;
+	}
+	if (device == NULL)
 		return;
 	int n = snprintf(key, sizeof(key), "%s/%s", user, device);
 	if (n > 0 && (size_t)n < sizeof(key) &&
