@@ -14,7 +14,8 @@
  * wrote, which is the baseline the man page's figures compare against.
  * If a commit fails every reply from the batch's first writer on becomes
  * store_unavailable (later ops may have read its writes), and LevelDB's
- * sticky error is cleared by reopening the database, at most once a second.
+ * sticky error is cleared by reopening the database, at most once a second;
+ * after a full disk only once there is room again (db.h), or every 10 s.
  */
 #include <crypt.h>
 #include <pthread.h>
@@ -186,7 +187,11 @@ try_reopen(void)
 	enum db_status st;
 	uint64_t now = now_ms();
 
-	if (now - last_reopen < 1000)
+	/* On a disk still full the open would fail after a whole recovery,
+	 * with every request waiting: wait for room (then at once), or 10 s.
+	 * Any other error: once a second. */
+	if (!(db_full() && db_room_again(cfg.path)) &&
+	    now - last_reopen < (db_full() ? 10000 : 1000))
 		return;
 	last_reopen = now;
 	if (cfg.db != NULL)
@@ -194,9 +199,14 @@ try_reopen(void)
 	cfg.db = db_open(cfg.path, 1, cfg.paranoid, &st, err, sizeof(err));
 	tx_set_db(tx, cfg.db);
 	if (cfg.db == NULL) {
-		log_warnx("reopen failed, trying again in a second: %s", err);
+		db_note_failure(cfg.path, err);
+		log_warnx("reopen failed, trying again %s (%lld KiB free): %s",
+		    db_room_again(cfg.path) ? "in a second" :
+		    "once there is room (or in 10 s)",
+		    db_free_bytes(cfg.path) / 1024, err);
 		return;
 	}
+	db_note_failure(cfg.path, NULL);
 	broken = 0;
 	log_info("database reopened after a write error");
 }
@@ -225,6 +235,7 @@ flush(struct store_req *head, struct store_req *tail,
 	if (failed) {
 		log_warnx("write of a batch of %zu ops failed: %s", n,
 		    tx_error(tx));
+		db_note_failure(cfg.path, tx_error(tx));
 		broken = 1;
 		append_forget_users();
 		for (r = first_writer; r != NULL; r = r->next) {

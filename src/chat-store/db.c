@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "conf.h"
 #include "log.h"
@@ -74,6 +75,45 @@ db_open(const char *path, int create, int paranoid, enum db_status *status,
 	}
 	leveldb_free(lerr);
 	return NULL;
+}
+
+#define ROOM_STEP	(1LL << 20)
+
+static long long full_free = -1;	/* free bytes when a write hit ENOSPC */
+
+long long
+db_free_bytes(const char *path)
+{
+	struct statvfs sv;
+
+	if (statvfs(path, &sv) == -1)
+		return -1;
+	return (long long)sv.f_bavail * (long long)sv.f_frsize;
+}
+
+void
+db_note_failure(const char *path, const char *err)
+{
+	full_free = -1;
+	if (err != NULL && strstr(err, "No space left on device") != NULL)
+		full_free = db_free_bytes(path);
+}
+
+int
+db_full(void)
+{
+	return full_free >= 0;
+}
+
+int
+db_room_again(const char *path)
+{
+	long long now;
+
+	if (full_free < 0)
+		return 1;
+	now = db_free_bytes(path);
+	return now < 0 || now >= full_free + ROOM_STEP;
 }
 
 int

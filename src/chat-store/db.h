@@ -29,6 +29,22 @@ const char *db_path(void);
 leveldb_t *db_open(const char *path, int create, int paranoid,
     enum db_status *status, char *err, size_t errlen);
 
+/*
+ * A full disk: an open there fails only after a whole recovery (LevelDB
+ * replays its log and writes it out as a table), so retrying it every
+ * second keeps the thread that owns the database busy for nothing.
+ * db_note_failure(path, err) remembers the free space of path's
+ * filesystem if err says the disk is full (and forgets it otherwise);
+ * db_room_again(path) is 1 unless such a failure is remembered and the free
+ * space has not grown by 1 MiB since.
+ */
+void db_note_failure(const char *path, const char *err);
+/* 1 while a failure for a full disk is remembered. */
+int db_full(void);
+/* Free bytes (for an unprivileged user) on path's filesystem, or -1. */
+long long db_free_bytes(const char *path);
+int db_room_again(const char *path);
+
 /* The exit status that fits a failed open: EXIT_TEMP for a lock or an
  * I/O error, EXIT_CORRUPT for corruption, EXIT_USAGE for a missing db. */
 int db_exit_status(enum db_status status);

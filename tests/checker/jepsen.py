@@ -4,7 +4,7 @@
     jepsen.py run   --url URL --history FILE [--users 4] [--devices 2]
                     [--rate 400] [--duration 5] [--stop FILE]
                     [--progress FILE] [--drain 30] [--body-size 0]
-                    [--ping S] [--no-group]
+                    [--ping S] [--no-group] [--backoff-max S]
     jepsen.py check FILE
 
 `run` makes users u0..u{U-1} with D devices each (through chat-store's
@@ -68,6 +68,7 @@ class History:
 class Device:
     """One device's socket kept up, its sends and what it received."""
     ping = None     # --ping: the client PINGs and gives up a dead link
+    backoff_max = 0.1   # --backoff-max: the longest pause after an error
 
     def __init__(self, k, url, user, dev, tok, hist):
         self.k, self.url, self.user, self.dev, self.tok = k, url, user, dev, tok
@@ -149,7 +150,7 @@ class Device:
 
     async def send(self, cid, body, to=None, group=None, give_up=None):
         """Resends cid until it is acked or refused, or until give_up()."""
-        tries = 0
+        tries = errors = 0
         while True:
             if give_up and give_up():
                 self.h.add("info", dev=self.k, cid=cid)
@@ -188,11 +189,17 @@ class Device:
                 self.h.add("fail", dev=self.k, cid=cid, code=code)
                 return r
             self.h.add("error", dev=self.k, cid=cid, code=code)
-            await asyncio.sleep(0.1)
+            errors += 1
+            if Device.backoff_max <= 0.1:
+                await asyncio.sleep(0.1)
+            else:   # 0.1 s doubling, with jitter, up to --backoff-max
+                await asyncio.sleep(min(Device.backoff_max, 0.1 * 2 ** min(
+                    errors - 1, 20)) * (0.5 + random.random() / 2))
 
 
 async def run(a):
     Device.ping = a.ping
+    Device.backoff_max = a.backoff_max
     store = Ipc("store")
     users = ["u%d" % i for i in range(a.users)]
     make_users(store, users)
@@ -415,6 +422,9 @@ def main():
     p.add_argument("--ping", type=float, default=None,
                    help="client PING every S s, a link silent S s more is "
                    "given up (a real client's heartbeat)")
+    p.add_argument("--backoff-max", type=float, default=0.1,
+                   help="after a retryable error a send pauses 0.1 s, "
+                   "doubling up to S (default 0.1: always 0.1 s)")
     p.add_argument("--no-group", action="store_true",
                    help="1:1 messages only (large runs: no fan-out to all)")
     p.add_argument("--body-size", type=int, default=0,
