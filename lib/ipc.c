@@ -772,19 +772,16 @@ ipc_client_free(struct ipc_client *cl)
 	free(cl);
 }
 
+/* Takes p off the list and answers it with an "unavailable" error. */
 static void
-on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+fail_pending(struct ipc_client *cl, struct pending *p, const char *why)
 {
-	struct pending *p = w->data;
-	struct ipc_client *cl = p->cl;
-	(void)loop; (void)revents;
-
 	pending_unlink(cl, p);
 	if (p->rawcb != NULL) {
 		char line[160];
 		int n = snprintf(line, sizeof(line), "{\"id\":%ld,\"ok\":false,"
 		    "\"error\":{\"code\":\"unavailable\",\"message\":\"%s\"}}",
-		    p->id, cl->conn ? "no reply in time" : "peer is down");
+		    p->id, why);
 		p->rawcb(p->cbarg, line, (size_t)n);
 		pending_free(p);
 		return;
@@ -794,8 +791,25 @@ on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	    jv_string("ok"), jv_false()), jv_string("error"),
 	    jv_object_set(jv_object_set(jv_object(), jv_string("code"),
 	    jv_string("unavailable")), jv_string("message"),
-	    jv_string(cl->conn ? "no reply in time" : "peer is down"))));
+	    jv_string(why))));
 	pending_free(p);
+}
+
+static void
+on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct pending *p = w->data;
+	struct ipc_client *cl = p->cl;
+	(void)loop; (void)revents;
+
+	fail_pending(cl, p, cl->conn ? "no reply in time" : "peer is down");
+}
+
+void
+ipc_client_cancel_all(struct ipc_client *cl)
+{
+	while (cl != NULL && cl->head != NULL)
+		fail_pending(cl, cl->head, "stopping");
 }
 
 /* Queues a request whose line is already made (taken, malloc'd). */

@@ -96,6 +96,10 @@ typedef void ipc_connect_fn(void *arg);
 struct ipc_client *ipc_client_new(struct ev_loop *loop, const char *path,
     ipc_event_fn *on_event, ipc_connect_fn *on_connect, void *arg);
 void ipc_client_free(struct ipc_client *cl);
+/* Answers every request still pending with an "unavailable" error, now,
+ * so callers free what each one holds; for a program that is stopping
+ * (ipc_client_free drops them without a call). */
+void ipc_client_cancel_all(struct ipc_client *cl);
 
 /*
  * Consumes req (an object).  Sets its "id", sends it (or holds it until

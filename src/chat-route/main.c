@@ -93,6 +93,8 @@ main(int argc, char **argv)
 	ev_run(route.loop, 0);
 
 	ipc_server_close(route.srv);
+	/* sends in flight free their contexts (chatd resends them) */
+	ipc_client_cancel_all(route.store);
 	ipc_client_free(route.store);
 	push_free();
 	strmap_free(&route.users);

@@ -268,6 +268,17 @@ test_ev_client(pid_t *server)
 	    strstr(rt.last, "\"code\":\"unavailable\""), "a raw call times "
 	    "out as a line: %s", rt.last);
 	CHECK(ipc_client_pending(cl) == 0, "nothing left pending");
+
+	/* a program stopping answers what is still pending, at once */
+	struct tally t4 = { .want = 2, .loop = loop };
+	rt.n = 0;
+	ipc_call(cl, jv_object(), 0, on_reply, &t4);
+	ipc_call(cl, jv_object(), 0, on_reply, &t4);
+	ipc_call_raw(cl, "{}", 2, 0, on_raw, &rt);
+	ipc_client_cancel_all(cl);
+	CHECK(t4.replies == 2 && t4.unavailable == 2 && rt.n == 1 &&
+	    strstr(rt.last, "\"stopping\"") && ipc_client_pending(cl) == 0,
+	    "cancel_all answers every pending call with unavailable");
 	*server = start_server();
 	ipc_client_free(cl);
 }
