@@ -39,3 +39,35 @@ pinger_finish() {
 	wait "$PINGER_PID"
 	PINGS=$(cat "$BATS_TEST_TMPDIR/ping.out")
 }
+
+# Helpers of RELIABILITY.md row 10 (tests/97-disk-full.bats,
+# tests/long/row-10-*.bats): chat-store's database on a small tmpfs.
+
+# tmpfs_db_setup: $CHAT_HOME/db on a tmpfs of 8 MiB, 6 MiB of it taken by a
+# file LevelDB ignores, so that small messages fill the rest in seconds:
+# with 2 KB bodies the sends held while the disk is full come back as a
+# burst of MBs per device, and chatd rightly closes a connection whose send
+# queue passes 1 MiB (row 17), which would blur what row 10 measures.
+tmpfs_db_setup() {
+	mount -t tmpfs -o size=8m tmpfs "$CHAT_HOME/db"
+	MOUNTED="$CHAT_HOME/db"
+	dd if=/dev/zero of="$CHAT_HOME/db/filler" bs=1M count=6 status=none
+}
+
+# tmpfs_db_teardown: what the store and chatd said last if the test failed;
+# the stack stopped; the tmpfs unmounted, always.
+tmpfs_db_teardown() {
+	[ -n "${BATS_TEST_COMPLETED:-}" ] ||
+	    tail -n 15 "$CHAT_HOME/log/store.log" "$CHAT_HOME/log/chatd.log" \
+	    "$CHAT_HOME/log/route.log" 2>/dev/null | sed 's/^/# /'
+	chat_teardown
+	if [ -n "${MOUNTED:-}" ]; then
+		umount "$MOUNTED" 2>/dev/null || umount -l "$MOUNTED"
+	fi
+}
+
+# disk_full_seen: chat-store has said a write failed.
+disk_full_seen() { grep -q "write of a batch of .* failed" "$CHAT_HOME/log/store.log"; }
+
+# prog_restarts NAME: how often chat-super restarted it.
+prog_restarts() { super_status | jq -r --arg n "$1" '.programs[] | select(.name == $n) | .restarts'; }

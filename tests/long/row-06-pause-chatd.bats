@@ -29,8 +29,9 @@ elapsed_lt() { awk -v t0="$1" -v s="$2" -v t="$(now)" 'BEGIN { exit !(t - t0 < s
 	kill -STOP "$chatd"
 	t_stop=$(now)
 	while elapsed_lt "$t_stop" 25; do sleep 0.5; done
-	kill -CONT "$chatd"
+	# The moment before CONT: handshakes queued meanwhile finish at once.
 	t_cont=$(now)
+	kill -CONT "$chatd"
 	PAUSED=
 	more_acked 300 60
 	jepsen_finish
