@@ -26,6 +26,7 @@ struct bus_sub {
 	natsSubscription	*sub;
 	bus_line_fn		*fn;
 	bus_raw_fn		*raw;
+	bus_msg_fn		*msgfn;
 	void			*arg;
 	int			 dead;
 	struct bus_sub		*next;
@@ -81,6 +82,12 @@ drain(struct ev_loop *loop, ev_async *w, int revents)
 	b->reconnected = 0;
 	pthread_mutex_unlock(&b->mu);
 
+	if (reconnected && up && b->up && b->on_state != NULL) {
+		/* Down and up again between two passes: whoever keeps state
+		 * over the connection must still hear that it broke. */
+		b->up = 0;
+		b->on_state(b->arg, 0);
+	}
 	if (up != b->up) {
 		b->up = up;
 		log_info("bus: %s", up ? "connected" : "disconnected: "
@@ -101,6 +108,8 @@ drain(struct ev_loop *loop, ev_async *w, int revents)
 			b->st.in++;
 			if (s->raw != NULL)
 				s->raw(s->arg, q->m);
+			else if (s->msgfn != NULL)
+				s->msgfn(s->arg, (struct bus_msg *)q->m);
 			else
 				s->fn(s->arg, natsMsg_GetSubject(q->m),
 				    natsMsg_GetReply(q->m),
@@ -420,4 +429,89 @@ bus_del_client(struct bus *b, struct bus_client *cl)
 		pp = bus_client_next_ptr(*pp);
 	if (*pp == cl)
 		*pp = bus_client_next(cl);
+}
+
+/* A struct bus_msg is the natsMsg itself, opaque to programs. */
+#define NM(m)	((natsMsg *)(void *)(m))
+
+const char *bus_msg_subject(struct bus_msg *m) { return natsMsg_GetSubject(NM(m)); }
+const char *bus_msg_reply(struct bus_msg *m) { return natsMsg_GetReply(NM(m)); }
+int bus_msg_no_responders(struct bus_msg *m) { return natsMsg_IsNoResponders(NM(m)); }
+
+const char *
+bus_msg_data(struct bus_msg *m, size_t *len)
+{
+	*len = (size_t)natsMsg_GetDataLength(NM(m));
+	return natsMsg_GetData(NM(m));
+}
+
+const char *
+bus_msg_header(struct bus_msg *m, const char *key)
+{
+	const char *v = NULL;
+
+	return natsMsgHeader_Get(NM(m), key, &v) == NATS_OK ? v : NULL;
+}
+
+struct bus_sub *
+bus_subscribe(struct bus *b, const char *subject, const char *queue,
+    bus_msg_fn *fn, void *arg, char *err, size_t errlen)
+{
+	struct bus_sub *s = bus_sub_new(b, subject, queue, NULL, NULL, arg,
+	    err, errlen);
+
+	if (s != NULL)
+		s->msgfn = fn;	/* nothing is delivered before the loop runs */
+	return s;
+}
+
+void
+bus_unsubscribe(struct bus_sub *s)
+{
+	bus_sub_cancel(s);
+}
+
+int
+bus_publish_hdr(struct bus *b, const char *subject, const char *reply,
+    const char *k1, const char *v1, const char *k2, const char *v2,
+    const char *data, size_t len)
+{
+	natsMsg *m = NULL;
+	natsStatus s;
+
+	if (natsMsg_Create(&m, subject, reply, data, (int)len) != NATS_OK)
+		return -1;
+	s = NATS_OK;
+	if (k1 != NULL)
+		s = natsMsgHeader_Set(m, k1, v1);
+	if (s == NATS_OK && k1 != NULL && k2 != NULL)
+		s = natsMsgHeader_Set(m, k2, v2);
+	if (s == NATS_OK)
+		s = natsConnection_PublishMsg(b->nc, m);
+	natsMsg_Destroy(m);
+	if (s != NATS_OK)
+		return -1;
+	b->st.out++;
+	return 0;
+}
+
+int
+bus_new_inbox(char *buf, size_t len)
+{
+	natsInbox *in = NULL;
+	int n;
+
+	if (natsInbox_Create(&in) != NATS_OK)
+		return -1;
+	n = snprintf(buf, len, "%s", in);
+	natsInbox_Destroy(in);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+size_t
+bus_max_payload(struct bus *b)
+{
+	int64_t n = natsConnection_GetMaxPayload(b->nc);
+
+	return n > 0 ? (size_t)n : 1024 * 1024;
 }

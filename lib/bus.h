@@ -60,6 +60,34 @@ int bus_serve(struct bus *b, const char *subject, const char *queue,
 int bus_publish(struct bus *b, const char *subject, const char *reply,
     const char *line, size_t len);
 
+/*
+ * Whole messages, for programs that need NATS headers (chat-bus's
+ * sessions).  A struct bus_msg is valid only during the handler's call.
+ */
+struct bus_msg;
+struct bus_sub;
+typedef void bus_msg_fn(void *arg, struct bus_msg *m);
+const char *bus_msg_subject(struct bus_msg *m);
+const char *bus_msg_reply(struct bus_msg *m);		/* or NULL */
+const char *bus_msg_data(struct bus_msg *m, size_t *len);
+/* The value of header key, or NULL. */
+const char *bus_msg_header(struct bus_msg *m, const char *key);
+/* NATS' status for a request nobody is subscribed to. */
+int bus_msg_no_responders(struct bus_msg *m);
+/* As bus_serve, with whole messages; the subscription lives until
+ * bus_unsubscribe or bus_close.  NULL with err filled. */
+struct bus_sub *bus_subscribe(struct bus *b, const char *subject,
+    const char *queue, bus_msg_fn *fn, void *arg, char *err, size_t errlen);
+void bus_unsubscribe(struct bus_sub *s);
+/* As bus_publish, with up to two headers (a NULL key ends them). */
+int bus_publish_hdr(struct bus *b, const char *subject, const char *reply,
+    const char *k1, const char *v1, const char *k2, const char *v2,
+    const char *data, size_t len);
+/* A new unique inbox subject prefix in buf ("_INBOX.xxx"); 0 or -1. */
+int bus_new_inbox(char *buf, size_t len);
+/* The largest payload the server takes (1 MB unless configured). */
+size_t bus_max_payload(struct bus *b);
+
 /* Counters for status ops. */
 struct bus_stats {
 	unsigned long	in, out, requests, replies, resends, no_responders,

@@ -16,7 +16,6 @@ void *bus_ev_attach(natsOptions *opts, struct ev_loop *loop);
 void bus_ev_free(void *ev);
 
 /* bus.c, for bus_call.c */
-struct bus_sub;
 /* A handler given the whole message (headers, status) on the loop. */
 typedef void bus_raw_fn(void *arg, natsMsg *m);
 /* Subscribes with fn (lines) or raw (messages); NULL with err filled. */

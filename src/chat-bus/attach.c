@@ -11,6 +11,9 @@
  *
  * Replies may come back out of request order (two requests may reach two
  * members of a queue group); every program here matches replies by id.
+ *
+ * With --session each connection is carried whole instead (session.c):
+ * for links where the daemon also writes to the program unasked.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +131,54 @@ on_close(struct ipc_conn *c)
 
 static const struct ipc_handlers handlers = { on_line, on_open, on_close };
 
+jv
+session_status(jv r)
+{
+	struct session_stats st;
+
+	session_get_stats(&st);
+	r = jv_object_set(r, jv_string("sessions"),
+	    jv_number((double)st.sessions));
+	r = jv_object_set(r, jv_string("sessions_opened"),
+	    jv_number((double)st.opened));
+	r = jv_object_set(r, jv_string("sessions_ended"),
+	    jv_number((double)st.ended));
+	r = jv_object_set(r, jv_string("session_msgs_in"),
+	    jv_number((double)st.msgs_in));
+	return jv_object_set(r, jv_string("session_msgs_out"),
+	    jv_number((double)st.msgs_out));
+}
+
+/* A short line naming an op chat-bus answers itself; the check is a
+ * memmem on short lines only, so carried lines cost next to nothing. */
+int
+attach_local_op(struct ipc_conn *c, const char *line, size_t len)
+{
+	static const char st[] = "\"bus.status\"";
+	const char *op;
+	char err[200];
+	jv v;
+
+	if (len > 200 || memmem(line, len, st, sizeof(st) - 1) == NULL)
+		return 0;
+	v = json_parse_object(line, len, err, sizeof(err));
+	if (!jv_is_valid(v) || (op = json_str(v, "op", NULL)) == NULL ||
+	    strcmp(op, "bus.status") != 0) {
+		jv_free(v);
+		return 0;
+	}
+	jv id = jv_object_get(v, jv_string("id"));
+	ipc_send_jv(c, bus_status_reply(bus, id));
+	return 1;
+}
+
+static void
+on_state(void *arg, int up)
+{
+	(void)arg;
+	session_bus_state(up);
+}
+
 int
 mode_attach(int argc, char **argv)
 {
@@ -145,20 +196,26 @@ mode_attach(int argc, char **argv)
 	const char *sock = bo.sock ? bo.sock :
 	    conf_sock_path(name, path, sizeof(path));
 	stop_on_signals(loop);
-	bus = bus_connect(loop, name);
+	bus = bus_connect(loop, name, on_state);
 	if ((remote = bus_client_new(bus, subject, bo.resend_ms)) == NULL)
 		fatalx(EXIT_TEMP, "unable to make a requester of '%s'",
 		    subject);
+	const struct ipc_handlers *h = &handlers;
+	if (bo.session && (h = session_attach_start(loop, bus, subject, err,
+	    sizeof(err))) == NULL)
+		fatalx(EXIT_TEMP, "%s", err);
 	if (bo.sock == NULL && mkdir_p(conf_run(), 0700) == -1)
 		fatal(EXIT_TEMP, "unable to make '%s'", conf_run());
 	long long maxline = conf_int("ipc_max_line");
 	if ((srv = ipc_listen(loop, sock, maxline > 0 ? (size_t)maxline : 0,
-	    &handlers, NULL, err, sizeof(err))) == NULL)
+	    h, NULL, err, sizeof(err))) == NULL)
 		fatalx(EXIT_TEMP, "%s", err);
-	log_info("listening on '%s' for '%s'", sock, subject);
+	log_info("listening on '%s' for '%s'%s", sock, subject,
+	    bo.session ? ", a session a connection" : "");
 	notify_ready();
 	ev_run(loop, 0);
 	ipc_server_close(srv);
+	session_stop();
 	log_info("stopped with %zu requests to '%s' unanswered",
 	    bus_client_pending(remote), subject);
 	bus_close(bus);		/* frees remote */

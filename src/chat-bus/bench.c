@@ -113,7 +113,7 @@ mode_bench(int argc, char **argv)
 	if ((lat = calloc((size_t)bo.count, sizeof(*lat))) == NULL)
 		fatal(EXIT_TEMP, "out of memory");
 	loop = ev_default_loop(0);
-	bus = bus_connect(loop, "chat-bus bench");
+	bus = bus_connect(loop, "chat-bus bench", NULL);
 	if ((cl = bus_client_new(bus, argv[1], bo.resend_ms)) == NULL)
 		fatalx(EXIT_USAGE, "bad subject '%s'", argv[1]);
 	/* One request first, unmeasured: the subscription is up and a

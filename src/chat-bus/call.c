@@ -125,7 +125,7 @@ mode_call(int argc, char **argv)
 		return 0;
 	}
 	loop = ev_default_loop(0);
-	bus = bus_connect(loop, "chat-bus call");
+	bus = bus_connect(loop, "chat-bus call", NULL);
 	if ((cl = bus_client_new(bus, argv[1], bo.resend_ms)) == NULL)
 		fatalx(EXIT_USAGE, "bad subject '%s'", argv[1]);
 	if ((slots = calloc(n, sizeof(*slots))) == NULL)
@@ -187,7 +187,7 @@ mode_echo(int argc, char **argv)
 	}
 	loop = ev_default_loop(0);
 	stop_on_signals(loop);
-	echo_bus = bus_connect(loop, "chat-bus echo");
+	echo_bus = bus_connect(loop, "chat-bus echo", NULL);
 	if (bus_serve(echo_bus, argv[1], bo.queue ? bo.queue : argv[1],
 	    on_echo, NULL, err, sizeof(err)) == -1)
 		fatalx(EXIT_TEMP, "%s", err);

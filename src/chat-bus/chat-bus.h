@@ -30,6 +30,7 @@ struct busopts {
 	long		 count;		/* bench -n */
 	long		 inflight;	/* bench -c */
 	const char	*req;		/* bench --req */
+	int		 session;	/* attach --session */
 };
 extern struct busopts bo;
 
@@ -37,13 +38,54 @@ typedef int busmode_fn(int argc, char **argv);
 busmode_fn mode_serve, mode_attach, mode_call, mode_echo, mode_bench;
 
 /* main.c: connects to bo.urls as client name on loop; exits 100 if no bus
- * is configured or the URL is bad. */
-struct bus *bus_connect(struct ev_loop *loop, const char *name);
+ * is configured or the URL is bad.  on_state (may be NULL) hears the
+ * connection go down and up. */
+struct bus *bus_connect(struct ev_loop *loop, const char *name,
+    void (*on_state)(void *arg, int up));
 /* The default subject of service name: chat.NAME.0 in buf. */
 const char *default_subject(const char *name, char *buf, size_t len);
 /* A reply to a bus.status request (consumes id): the bus counters. */
 jv bus_status_reply(struct bus *b, jv id);
 /* Stops the loop on SIGTERM and SIGINT. */
 void stop_on_signals(struct ev_loop *loop);
+
+/* lsock.c: a plain connection to a local socket (see there).  on_data
+ * gets whole lines, with their newlines; on_close runs once, from the
+ * loop, after which the lsock is freed. */
+struct lsock;
+typedef void lsock_data_fn(void *arg, const char *buf, size_t len);
+typedef void lsock_close_fn(void *arg, const char *why);
+/* NULL with errno set when the daemon is not there. */
+struct lsock *lsock_connect(struct ev_loop *loop, const char *path,
+    size_t maxline, lsock_data_fn *on_data, lsock_close_fn *on_close,
+    void *arg);
+/* Queues buf; -1 when over IPC_OUTBUF_MAX (the daemon is not reading). */
+int lsock_write(struct lsock *l, const char *buf, size_t len);
+size_t lsock_queued(struct lsock *l);
+/* Closes without calling on_close. */
+void lsock_close(struct lsock *l);
+
+/* session.c: connections carried whole over the bus (see there). */
+struct ipc_handlers;
+struct bus_msg;
+struct session_stats {
+	unsigned long	sessions, opened, ended, msgs_in, msgs_out;
+};
+int session_serve_start(struct ev_loop *loop, struct bus *b,
+    const char *sock, size_t maxline, char *err, size_t errlen);
+/* An "open" on the service subject (serve.c hands it over). */
+void session_serve_open(struct bus_msg *m);
+/* The handlers for the attach side's listening socket, or NULL. */
+const struct ipc_handlers *session_attach_start(struct ev_loop *loop,
+    struct bus *b, const char *service, char *err, size_t errlen);
+void session_bus_state(int up);
+void session_get_stats(struct session_stats *st);
+void session_stop(void);
+/* attach.c: answers a line meant for chat-bus itself (bus.status,
+ * chatd.list) on c; 1 if it did, 0 to carry it. */
+struct ipc_conn;
+int attach_local_op(struct ipc_conn *c, const char *line, size_t len);
+/* The session counters added to a status reply. */
+jv session_status(jv r);
 
 #endif

@@ -28,7 +28,7 @@ static const struct {
 	{ "serve", mode_serve, "NAME", "serve local socket NAME's requests "
 	    "on chat.NAME.0" },
 	{ "attach", mode_attach, "NAME", "listen on NAME.sock, send its "
-	    "requests to chat.NAME.0" },
+	    "requests (--session: connections) to chat.NAME.0" },
 	{ "call", mode_call, "SUBJECT [JSON...]", "send requests (arguments "
 	    "or stdin lines), print the replies" },
 	{ "echo", mode_echo, "SUBJECT", "answer every request on SUBJECT with "
@@ -42,7 +42,7 @@ static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: chat-bus [--bus URLS] [--subject S] [--queue Q] "
-	    "[--sock PATH]\n"
+	    "[--sock PATH] [--session]\n"
 	    "                [--timeout MS] [--resend MS] [-n N] [-c K] "
 	    "[--req JSON] MODE ARGS\n");
 	for (size_t i = 0; i < NMODES; i++)
@@ -59,8 +59,18 @@ default_subject(const char *name, char *buf, size_t len)
 	return buf;
 }
 
+static void (*state_fn)(void *, int);
+
+static void
+on_state(void *arg, int up)
+{
+	if (state_fn != NULL)
+		state_fn(arg, up);
+}
+
 struct bus *
-bus_connect(struct ev_loop *loop, const char *name)
+bus_connect(struct ev_loop *loop, const char *name,
+    void (*fn)(void *arg, int up))
 {
 	char err[512];
 	struct bus *b;
@@ -68,7 +78,8 @@ bus_connect(struct ev_loop *loop, const char *name)
 	if (bo.urls == NULL || *bo.urls == '\0')
 		fatalx(EXIT_USAGE, "no NATS servers: set the config key 'bus' "
 		    "or give --bus");
-	if ((b = bus_open(loop, bo.urls, name, NULL, NULL, err,
+	state_fn = fn;
+	if ((b = bus_open(loop, bo.urls, name, on_state, NULL, err,
 	    sizeof(err))) == NULL)
 		fatalx(EXIT_USAGE, "%s", err);
 	return b;
@@ -89,7 +100,7 @@ bus_status_reply(struct bus *b, jv id)
 	NUM(r, st, in); NUM(r, st, out); NUM(r, st, requests);
 	NUM(r, st, replies); NUM(r, st, resends); NUM(r, st, no_responders);
 	NUM(r, st, timeouts); NUM(r, st, reconnects); NUM(r, st, dropped);
-	return r;
+	return session_status(r);
 }
 
 static void
@@ -128,7 +139,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_BUS = 256, O_SUBJ, O_QUEUE, O_SOCK, O_TIMEOUT, O_RESEND,
-	    O_REQ };
+	    O_REQ, O_SESSION };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "bus", required_argument, NULL, O_BUS },
@@ -138,6 +149,7 @@ main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "resend", required_argument, NULL, O_RESEND },
 		{ "req", required_argument, NULL, O_REQ },
+		{ "session", no_argument, NULL, O_SESSION },
 		{ NULL, 0, NULL, 0 }
 	};
 	char err[512];
@@ -154,6 +166,7 @@ main(int argc, char **argv)
 		case O_QUEUE: bo.queue = optarg; break;
 		case O_SOCK: bo.sock = optarg; break;
 		case O_REQ: bo.req = optarg; break;
+		case O_SESSION: bo.session = 1; break;
 		case O_TIMEOUT: case O_RESEND: case 'n': case 'c':
 			if (num_opt(optarg, ch == 'n' || ch == 'c' ? 1 : 0,
 			    ch == 'c' ? 100000 : 2000000000L, &v) == -1) {

@@ -7,7 +7,9 @@
  * daemon with ipc_call, which waits as long as it takes and resends after
  * the daemon comes back; its reply goes to the request's reply subject
  * with the requester's own "id" put back.  A line without a reply subject
- * is an event: passed on as is.  bus.status is answered here.
+ * is an event: passed on as is.  bus.status is answered here.  A message
+ * with the header Chat-Session opens a session (session.c): a connection
+ * of its own to the daemon, relayed both ways.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,16 +66,21 @@ on_local_reply(void *arg, jv r)
 }
 
 static void
-on_request(void *arg, const char *subject, const char *reply,
-    const char *line, size_t len)
+on_request(void *arg, struct bus_msg *m)
 {
+	const char *reply = bus_msg_reply(m), *op, *line;
 	char err[200];
-	const char *op;
 	struct fwd *f;
+	size_t len;
 	jv v;
 
 	(void)arg;
-	(void)subject;
+	if ((op = bus_msg_header(m, "Chat-Session")) != NULL) {
+		if (strcmp(op, "open") == 0)
+			session_serve_open(m);
+		return;
+	}
+	line = bus_msg_data(m, &len);
 	if (reply == NULL) {		/* an event */
 		if (ipc_client_send_line(local, line, len) == -1)
 			log_debug("an event dropped: the daemon is away");
@@ -120,6 +127,13 @@ on_local_event(void *arg, jv ev, const char *line, size_t len)
 	jv_free(ev);
 }
 
+static void
+on_state(void *arg, int up)
+{
+	(void)arg;
+	session_bus_state(up);
+}
+
 int
 mode_serve(int argc, char **argv)
 {
@@ -141,9 +155,12 @@ mode_serve(int argc, char **argv)
 	if ((local = ipc_client_new(loop, sock, on_local_event, NULL, NULL)) ==
 	    NULL)
 		fatalx(EXIT_USAGE, "socket path '%s' is too long", sock);
-	bus = bus_connect(loop, name);
-	if (bus_serve(bus, subject, bo.queue ? bo.queue : subject, on_request,
-	    NULL, err, sizeof(err)) == -1)
+	bus = bus_connect(loop, name, on_state);
+	long long maxline = conf_int("ipc_max_line");
+	if (session_serve_start(loop, bus, sock, maxline > 0 ?
+	    (size_t)maxline : 0, err, sizeof(err)) == -1 ||
+	    bus_subscribe(bus, subject, bo.queue ? bo.queue : subject,
+	    on_request, NULL, err, sizeof(err)) == NULL)
 		fatalx(EXIT_TEMP, "%s", err);
 	log_info("serving '%s' on '%s' (queue group '%s')", sock, subject,
 	    bo.queue ? bo.queue : subject);
@@ -151,6 +168,7 @@ mode_serve(int argc, char **argv)
 	ev_run(loop, 0);
 	log_info("stopped with %zu requests unanswered by '%s' (their "
 	    "requesters resend them)", ipc_client_pending(local), sock);
+	session_stop();
 	bus_close(bus);
 	ipc_client_free(local);
 	for (struct fwd *f = out, *n; f != NULL; f = n) {

@@ -1,0 +1,142 @@
+#!/usr/bin/env bats
+# Two stack nodes on one NATS cluster (issue 10, chat-scaling(7)): three
+# real nats-server processes on loopback; node A (its own CHAT_HOME) runs
+# chat-store, chat-route, presenced, a chatd and chat-bus serving store,
+# route and presence; node B (another CHAT_HOME) runs only a chatd, whose
+# links to A's daemons are chat-bus attach sockets: requests for the
+# store, whole connections (sessions) for chat-route and presenced.
+# Devices on both nodes talk through tests/drivers/nats_nodes.py.
+
+load helpers
+load helpers-nats
+
+DRV="$BATS_TEST_DIRNAME/drivers/nats_nodes.py"
+
+setup() {
+	nats_have || skip "nats-server is not installed (make deps)"
+	chat_setup
+	nats_cluster_start
+	A_HOME=$CHAT_HOME
+	B_HOME="$BATS_TEST_TMPDIR/homeB"
+	mkdir -p "$B_HOME/etc" "$B_HOME/log"
+	mkdir -p -m 0700 "$B_HOME/run"
+}
+
+teardown() {
+	CHAT_HOME=$A_HOME CHAT_RUN=$A_HOME/run
+	chat_teardown
+	CHAT_HOME=$B_HOME chat_no_sanitizer_reports
+}
+
+# on_b CMD...: runs CMD with node B's CHAT_HOME (start_daemon logs there).
+on_b() { CHAT_HOME=$B_HOME CHAT_RUN=$B_HOME/run "$@"; }
+
+# bus_ok SOCK_DIR NAME: chat-bus on that socket answers bus.status connected.
+bus_up() {
+	local r
+	r=$(CHAT_RUN=$1 ipc "$2" '{"op":"bus.status"}') || return 1
+	[ "$(jqr "$r" .connected)" = true ]
+}
+
+start_node_a() {
+	start_daemon chat-store
+	wait_for_sock "$CHAT_RUN/store.sock"
+	start_daemon chat-route
+	wait_for_sock "$CHAT_RUN/route.sock"
+	start_daemon presenced
+	wait_for_sock "$CHAT_RUN/presence.sock"
+	local n
+	for n in store route presence; do
+		start_daemon chat-bus --bus "${NATS_URL[1]}" serve "$n"
+	done
+	A_PORT=$(free_port)
+	start_daemon chatd --listen "127.0.0.1:$A_PORT"
+	A_CHATD=$LAST_PID
+	URL_A="ws://127.0.0.1:$A_PORT/v1/ws"
+	wait_for_sock "$CHAT_RUN/chatd-$A_PORT.sock"
+}
+
+start_node_b() {
+	cp "$A_HOME/etc/secret" "$B_HOME/etc/secret"
+	on_b start_daemon chat-bus --bus "${NATS_URL[2]}" attach store
+	on_b start_daemon chat-bus --bus "${NATS_URL[2]}" --session attach route
+	on_b start_daemon chat-bus --bus "${NATS_URL[2]}" --session attach presence
+	local n
+	for n in store route presence; do
+		wait_for_sock "$B_HOME/run/$n.sock"
+		wait_until 20 bus_up "$B_HOME/run" "$n"
+	done
+	B_PORT=$(free_port)
+	on_b start_daemon chatd --listen "127.0.0.1:$B_PORT"
+	B_CHATD=$LAST_PID
+	URL_B="ws://127.0.0.1:$B_PORT/v1/ws"
+	wait_for_sock "$B_HOME/run/chatd-$B_PORT.sock"
+	# chatd B's hello went through the session: chat-route lists it.
+	wait_until 20 route_knows "chatd-$B_PORT"
+}
+
+route_knows() {
+	ipc route '{"op":"chatd.list"}' | jq -e --arg n "$1" \
+	    '.chatds | map(.name) | index($n)' >/dev/null
+}
+
+drive() {
+	run "$PY" "$DRV" "$@"
+	echo "$output"
+	assert_success
+	assert_output --partial '"ok": true'
+}
+
+@test "nodes: a device on each node exchanges 1:1, group and presence through NATS" {
+	start_node_a
+	start_node_b
+	drive exchange --url-a "$URL_A" --url-b "$URL_B"
+	# The route link really crossed the bus as a session.
+	r=$(CHAT_RUN=$B_HOME/run ipc route '{"op":"bus.status"}')
+	[ "$(jqr "$r" .sessions)" -ge 1 ]
+	[ "$(jqr "$r" .session_msgs_in)" -ge 3 ]
+	# chatd B's status: its route link is up, nothing pending.
+	r=$(CHAT_RUN=$B_HOME/run ipc "chatd-$B_PORT" '{"op":"status"}')
+	assert_equal "$(jqr "$r" '[.route_connected,.route_pending]|@tsv')" "true	0"
+}
+
+@test "sessions: chat-route restarted, chatd B's session ends and its devices come back" {
+	start_node_a
+	start_node_b
+	pid=$(awk '$2=="chat-route"{print $1}' "$PIDFILE")
+	stop_pid "$pid"
+	# chat-route gone: the serving chat-bus ends the session, node B's
+	# attach closes chatd's connection, chatd reconnects (refused until
+	# chat-route is back, the lines waiting in the attach).
+	wait_until 20 grep -q "ended" "$B_HOME/log/chat-bus.log"
+	start_daemon chat-route
+	wait_for_sock "$CHAT_RUN/route.sock"
+	wait_until 20 route_knows "chatd-$B_PORT"
+	drive exchange --url-a "$URL_A" --url-b "$URL_B"
+}
+
+@test "nodes: kill -9 of node B's NATS server during a stream loses nothing acknowledged" {
+	start_node_a
+	start_node_b
+	progress="$BATS_TEST_TMPDIR/progress" stop="$BATS_TEST_TMPDIR/stop"
+	"$PY" "$DRV" stream --url-a "$URL_A" --url-b "$URL_B" -n 40 \
+	    --progress "$progress" --stop "$stop" > "$BATS_TEST_TMPDIR/drv.out" \
+	    2> "$BATS_TEST_TMPDIR/drv.err" &
+	DRV_PID=$!
+	track_pid "$DRV_PID" driver
+	acked() { [ -f "$progress" ] && [ "$(cat "$progress")" -ge "$1" ]; }
+	wait_until 60 acked 60
+	nats_kill 2
+	before=$(cat "$progress")
+	# B's chat-bus processes move to another server; acks go on.
+	wait_until 60 acked $((before + 150))
+	touch "$stop"
+	wait "$DRV_PID" || { cat "$BATS_TEST_TMPDIR/drv.err"; false; }
+	cat "$BATS_TEST_TMPDIR/drv.err" "$BATS_TEST_TMPDIR/drv.out"
+	grep -q '"ok": true' "$BATS_TEST_TMPDIR/drv.out"
+	# The sessions did break and come back (else the kill tested nothing).
+	r=$(CHAT_RUN=$B_HOME/run ipc route '{"op":"bus.status"}')
+	[ "$(jqr "$r" .reconnects)" -ge 1 ]
+	[ "$(jqr "$r" .sessions_ended)" -ge 1 ]
+	[ "$(jqr "$r" .sessions)" -ge 1 ]
+}

@@ -1,0 +1,212 @@
+#!/usr/bin/python3
+"""nats_nodes: two stack nodes joined by NATS (tests/101-nats-nodes.bats).
+
+    nats_nodes.py SCENARIO --url-a WS_URL --url-b WS_URL [--progress F --stop F]
+
+Node A holds chat-store, chat-route and presenced; node B only chatd and
+chat-api, reaching A's daemons through chat-bus.  $CHAT_HOME/$CHAT_RUN are
+node A's (users and devices are made through its store.sock; both nodes
+share the token secret).  Each scenario prints one JSON line of figures
+and exits 0, or 1 with the reason on stderr.
+"""
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chatlib import Client, Ipc, login, make_users  # noqa: E402
+from msgtest import (Stream, check, keep_connected,  # noqa: E402
+                     send_until_acked, uniq)
+
+SCENARIOS = {}
+
+
+def scenario(fn):
+    SCENARIOS[fn.__name__.replace("_", "-")] = fn
+    return fn
+
+
+async def device(store, url, user):
+    return await Client(url, user, *login(store, user)).connect()
+
+
+async def settle(clients, secs=0.5):
+    """Waits a little so that a second copy, if any, would arrive."""
+    await asyncio.sleep(secs)
+    for c in clients:
+        check(c.dups == 0 and c.order == 0,
+              "%s: dups %d order %d" % (c.user, c.dups, c.order))
+
+
+@scenario
+async def exchange(a, store):
+    """A device on each node: 1:1 both ways, a group message, presence;
+    each acked once and delivered once, to the right devices only."""
+    al_u, bo_u, ca_u = uniq("al"), uniq("bo"), uniq("ca")
+    make_users(store, [al_u, bo_u, ca_u])
+    store.ok("friend.add", user=al_u, other=bo_u)
+    store.ok("friend.add", user=bo_u, other=al_u)
+    al = await device(store, a.url_a, al_u)          # node A
+    bo = await device(store, a.url_b, bo_u)          # node B
+    bo2 = await device(store, a.url_a, bo_u)         # bob's other device, A
+    ca = await device(store, a.url_b, ca_u)          # node B
+    t0 = time.monotonic()
+    ack = await al.send("x1", "A to B", to=bo_u)
+    check(ack["type"] == "ack", "ack A->B: %s" % ack)
+    await bo.wait_msgs(1)
+    await bo2.wait_msgs(1)
+    a2b_ms = (time.monotonic() - t0) * 1000
+    check(bo.msgs[0]["id"] == ack["id"] and bo.msgs[0]["body"] == "A to B"
+          and bo.msgs[0]["from"] == al_u, "B got %s" % bo.msgs)
+    t0 = time.monotonic()
+    ack2 = await bo.send("y1", "B to A", to=al_u)
+    check(ack2["type"] == "ack", "ack B->A: %s" % ack2)
+    await al.wait_msgs(1)
+    b2a_ms = (time.monotonic() - t0) * 1000
+    check(al.msgs[0]["id"] == ack2["id"] and al.msgs[0]["from"] == bo_u,
+          "A got %s" % al.msgs)
+    await bo2.wait_msgs(2)     # the sender's other device, on the other node
+    check(bo2.msgs[1]["id"] == ack2["id"], "bob's A device: %s" % bo2.msgs)
+    gid = store.ok("group.create", owner=ca_u, name="nodes",
+                   members=[al_u, bo_u])["group"]
+    ack3 = await ca.send("g1", "to the group", group=gid)
+    check(ack3["type"] == "ack", "group ack: %s" % ack3)
+    for c, n in ((al, 2), (bo, 2), (bo2, 3)):
+        await c.wait_msgs(n)
+        check(c.msgs[-1]["id"] == ack3["id"] and c.msgs[-1]["group"] == gid,
+              "%s got %s" % (c.user, c.msgs))
+    # Presence crosses too: bob (node B) goes away; alice (A) is told.
+    end = time.monotonic() + 10
+    while not any(p["user"] == bo_u and p["status"] == "online"
+                  for p in al.presence):
+        check(time.monotonic() < end, "alice never saw bob online: %s"
+              % al.presence)
+        await asyncio.sleep(0.05)
+    await settle([al, bo, bo2, ca])
+    check(len(al.msgs) == 2 and len(bo.msgs) == 2 and len(bo2.msgs) == 3
+          and not ca.msgs, "one copy each: %d %d %d %d" % (
+              len(al.msgs), len(bo.msgs), len(bo2.msgs), len(ca.msgs)))
+    for c in (al, bo, bo2, ca):
+        await c.close()
+    return {"a_to_b_ms": round(a2b_ms, 1), "b_to_a_ms": round(b2a_ms, 1)}
+
+
+@scenario
+async def stream(a, store):
+    """Streams both ways and to a group while the test kills a NATS server
+    (it polls --progress, then creates --stop).  Senders resend unacked
+    cids; devices resume from the newest id they hold.  Then every acked
+    message reached every device it should, once, in id order, and each
+    cid is stored once."""
+    al_u, bo_u, ca_u, da_u = (uniq(p) for p in ("al", "bo", "ca", "da"))
+    make_users(store, [al_u, bo_u, ca_u, da_u])
+    gid = store.ok("group.create", owner=ca_u, name="s",
+                   members=[al_u, bo_u, da_u])["group"]
+    st = Stream()
+
+    def mk(url, u):
+        return Client(url, u, *login(store, u))
+    sa, sb, sc = mk(a.url_a, al_u), mk(a.url_b, bo_u), mk(a.url_b, ca_u)
+    # receivers: bob on B and on A, alice on B and on A, dave on A
+    recv = [mk(a.url_b, bo_u), mk(a.url_a, bo_u), mk(a.url_b, al_u),
+            mk(a.url_a, al_u), mk(a.url_a, da_u)]
+    everyone = [sa, sb, sc] + recv
+    keepers = [asyncio.create_task(keep_connected(c, st)) for c in everyone]
+    for c in everyone:
+        while not hasattr(c, "up"):
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(c.up.wait(), 20)
+    sem = asyncio.Semaphore(32)
+    tasks = []
+
+    async def paced(c, prefix, **target):
+        i = 0
+        while not os.path.exists(a.stop):
+            await sem.acquire()
+            t = asyncio.create_task(send_until_acked(
+                c, st, "%s%d" % (prefix, i), "%s body %d" % (prefix, i),
+                **target))
+            t.add_done_callback(lambda _: sem.release())
+            tasks.append(t)
+            i += 1
+            await asyncio.sleep(1 / (a.n or 50))
+
+    async def progress():
+        while not st.finished:
+            with open(a.progress + ".tmp", "w") as f:
+                f.write("%d\n" % len(st.acked))
+            os.rename(a.progress + ".tmp", a.progress)
+            await asyncio.sleep(0.05)
+    prog = asyncio.create_task(progress())
+    await asyncio.gather(paced(sa, "a-", to=bo_u), paced(sb, "b-", to=al_u),
+                         paced(sc, "c-", group=gid))
+    await asyncio.wait_for(asyncio.gather(*tasks), 90)
+    sent = dict(st.acked)
+    ab = {i for c, i in sent.items() if c.startswith("a-")}
+    ba = {i for c, i in sent.items() if c.startswith("b-")}
+    grp = {i for c, i in sent.items() if c.startswith("c-")}
+    # what each receiver must hold (a sender's other devices get copies)
+    want = [ab | ba | grp, ab | ba | grp, ba | ab | grp, ba | ab | grp, grp]
+    end = time.monotonic() + 40
+    for k, c in enumerate(recv):
+        while not want[k] <= c.ids and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+    st.finished = True
+    for c in everyone:
+        await c.close()
+    for t in keepers + [prog]:
+        t.cancel()
+    lost = {"%s/%s" % (c.user, c.device[:6]): len(want[k] - c.ids)
+            for k, c in enumerate(recv)}
+    phantom = sum(len(c.ids - set(sent.values())) for c in recv)
+    dups = sum(c.dups for c in everyone)
+    order = sum(c.order for c in everyone)
+    stored, after = {}, None
+    store = Ipc("store")
+    while True:
+        kw = {"user": bo_u, "limit": 1000}
+        if after:
+            kw["after"] = after
+        r = store.ok("inbox.read", **kw)
+        for m in r["messages"]:
+            stored[m["cid"]] = stored.get(m["cid"], 0) + 1
+            after = m["id"]
+        if not r["more"]:
+            break
+    twice = sum(1 for n in stored.values() if n > 1)
+    out = {"acked": len(sent), "lost": lost, "phantom": phantom,
+           "dups": dups, "order": order, "stored_twice": twice,
+           "cid_two_ids": st.mismatch, "reconnects": st.reconnects,
+           "resent": st.resent}
+    print(json.dumps(out), file=sys.stderr)
+    check(sum(lost.values()) == 0, "lost acked messages: %s" % out)
+    check(phantom == 0 and dups == 0 and order == 0 and twice == 0 and
+          st.mismatch == 0, "%s" % out)
+    check(len(stored) == len(sent), "bob's inbox holds %d cids, %d acked" %
+          (len(stored), len(sent)))
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("scenario", choices=sorted(SCENARIOS))
+    p.add_argument("--url-a", required=True)
+    p.add_argument("--url-b", required=True)
+    p.add_argument("-n", type=int, default=0, help="stream: sends/s each")
+    p.add_argument("--progress")
+    p.add_argument("--stop")
+    a = p.parse_args()
+    try:
+        out = asyncio.run(SCENARIOS[a.scenario](a, Ipc("store")))
+    except AssertionError as e:
+        print("FAIL: %s" % e, file=sys.stderr)
+        sys.exit(1)
+    out["ok"] = True
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
