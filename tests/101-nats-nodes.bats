@@ -115,7 +115,9 @@ drive() {
 	drive exchange --url-a "$URL_A" --url-b "$URL_B"
 }
 
-@test "nodes: kill -9 of node B's NATS server during a stream loses nothing acknowledged" {
+# stream_kill I: a stream of sends on both nodes, NATS server I killed
+# with SIGKILL after 60 acks, 150 more acks, then the driver's checks.
+stream_kill() {
 	start_node_a
 	start_node_b
 	progress="$BATS_TEST_TMPDIR/progress" stop="$BATS_TEST_TMPDIR/stop"
@@ -126,17 +128,31 @@ drive() {
 	track_pid "$DRV_PID" driver
 	acked() { [ -f "$progress" ] && [ "$(cat "$progress")" -ge "$1" ]; }
 	wait_until 60 acked 60
-	nats_kill 2
+	nats_kill "$1"
 	before=$(cat "$progress")
-	# B's chat-bus processes move to another server; acks go on.
+	# The chat-bus processes of that server move to another; acks go on.
 	wait_until 60 acked $((before + 150))
 	touch "$stop"
 	wait "$DRV_PID" || { cat "$BATS_TEST_TMPDIR/drv.err"; false; }
 	cat "$BATS_TEST_TMPDIR/drv.err" "$BATS_TEST_TMPDIR/drv.out"
 	grep -q '"ok": true' "$BATS_TEST_TMPDIR/drv.out"
+}
+
+@test "nodes: kill -9 of node B's NATS server during a stream loses nothing acknowledged" {
+	stream_kill 2
 	# The sessions did break and come back (else the kill tested nothing).
 	r=$(CHAT_RUN=$B_HOME/run ipc route '{"op":"bus.status"}')
 	[ "$(jqr "$r" .reconnects)" -ge 1 ]
 	[ "$(jqr "$r" .sessions_ended)" -ge 1 ]
+	[ "$(jqr "$r" .sessions)" -ge 1 ]
+}
+
+@test "nodes: kill -9 of node A's NATS server (the serving side's) during a stream loses nothing acknowledged" {
+	stream_kill 1
+	# Node A's chat-bus ended its sessions and told node B after moving.
+	grep -q "ended: the connection to the cluster dropped" \
+	    "$A_HOME/log/chat-bus.log"
+	grep -q "ended: closed by the other side" "$B_HOME/log/chat-bus.log"
+	r=$(CHAT_RUN=$B_HOME/run ipc route '{"op":"bus.status"}')
 	[ "$(jqr "$r" .sessions)" -ge 1 ]
 }
