@@ -59,7 +59,8 @@ start_node_a() {
 start_node_b() {
 	cp "$A_HOME/etc/secret" "$B_HOME/etc/secret"
 	on_b start_daemon chat-bus --bus "${NATS_URL[2]}" attach store
-	on_b start_daemon chat-bus --bus "${NATS_URL[2]}" --session attach route
+	on_b start_daemon chat-bus --bus "${NATS_URL[2]}" --session --discover \
+	    --ttl 4 attach route
 	on_b start_daemon chat-bus --bus "${NATS_URL[2]}" --session attach presence
 	local n
 	for n in store route presence; do
@@ -155,4 +156,81 @@ stream_kill() {
 	grep -q "ended: closed by the other side" "$B_HOME/log/chat-bus.log"
 	r=$(CHAT_RUN=$B_HOME/run ipc route '{"op":"bus.status"}')
 	[ "$(jqr "$r" .sessions)" -ge 1 ]
+}
+
+# discover_is PORT URL: chat-api on PORT names URL.
+discover_is() {
+	local r
+	r=$(curl -fsS -H "Authorization: Bearer $TOKEN" \
+	    "http://127.0.0.1:$1/v1/discover") || return 1
+	[ "$(jqr "$r" .chat_url)" = "$2" ]
+}
+
+# kv_keys: the keys of the discovery bucket, one a line, sorted.
+kv_keys() {
+	"$CHAT_BIN/chat-bus" --bus "${NATS_URL[3]}" call \
+	    '$JS.API.STREAM.INFO.KV_chat_chatd' \
+	    '{"subjects_filter":"$KV.chat_chatd.>"}' 2>/dev/null |
+	    jq -r '.state.subjects // {} | keys[] | sub("^\\$KV.chat_chatd."; "")' |
+	    sort | tr '\n' ' '
+}
+
+kv_keys_are() { [ "$(kv_keys)" = "$1" ]; }
+
+@test "discovery: chatds registered in the chat_chatd bucket with a TTL; /v1/discover on either node names the least-loaded live one" {
+	start_node_a
+	start_daemon chat-bus --bus "${NATS_URL[1]}" --every 1 --ttl 4 \
+	    --node a register
+	REG_A=$LAST_PID
+	API_A=$(free_port)
+	start_daemon chat-api --listen "127.0.0.1:$API_A"
+	start_node_b
+	on_b start_daemon chat-bus --bus "${NATS_URL[2]}" --every 1 --ttl 4 \
+	    --node b register
+	API_B=$(free_port)
+	on_b start_daemon chat-api --listen "127.0.0.1:$API_B"
+	wait_until 20 kv_keys_are "a.chatd-$A_PORT b.chatd-$B_PORT "
+	# Three devices on chatd B: chatd A is the least loaded.
+	"$PY" "$DRV" hold --url-a "$URL_A" --url-b "$URL_B" -n 3 \
+	    > "$BATS_TEST_TMPDIR/hold" 2>&1 &
+	track_pid $! hold
+	wait_until 30 grep -q token "$BATS_TEST_TMPDIR/hold"
+	TOKEN=$(jq -r .token "$BATS_TEST_TMPDIR/hold")
+	wait_until 20 discover_is "$API_B" "$URL_A"	# from the bucket
+	wait_until 20 discover_is "$API_A" "$URL_A"	# from chat-route
+	# Node B's chat-route socket answers chatd.list from the bucket,
+	# with both nodes' chatds and their loads.
+	r=$(CHAT_RUN=$B_HOME/run ipc route '{"op":"chatd.list"}')
+	assert_equal "$(jqr "$r" '[.chatds[] | [.name, .conns|tostring] | join(":")] | sort | join(" ")')" \
+	    "chatd-$A_PORT:0 chatd-$B_PORT:3"
+	# Node A's chatd dies with its registrar (SIGKILL): both nodes name
+	# chatd B once the TTL (4 s) has passed, and the bucket drops it.
+	kill -KILL "$A_CHATD" "$REG_A"
+	t0=$(date +%s%N)
+	wait_until 20 discover_is "$API_B" "$URL_B"
+	t1=$(date +%s%N)
+	echo "# node B's discovery dropped chatd A after $(( (t1 - t0) / 1000000 )) ms (TTL 4 s)" >&3
+	[ $(( (t1 - t0) / 1000000 )) -ge 2500 ]	# not before the TTL
+	wait_until 20 discover_is "$API_A" "$URL_B"
+	wait_until 20 kv_keys_are "b.chatd-$B_PORT "
+}
+
+@test "discovery: a mirror started after the puts reads the bucket; register's usage errors" {
+	run "$CHAT_BIN/chat-bus" --bus "${NATS_URL[1]}" --every 0 register
+	assert_equal "$status" 100
+	start_node_a
+	start_daemon chat-bus --bus "${NATS_URL[1]}" --every 1 --ttl 60 \
+	    --node a register "chatd-$A_PORT"
+	REG=$LAST_PID
+	wait_until 20 kv_keys_are "a.chatd-$A_PORT "
+	kill -KILL "$REG"		# no more puts: only the bucket knows
+	start_daemon chat-bus --bus "${NATS_URL[3]}" --discover --ttl 60 \
+	    --sock "$BATS_TEST_TMPDIR/m.sock" attach route
+	wait_for_sock "$BATS_TEST_TMPDIR/m.sock"
+	listed() {
+		CHAT_RUN=$BATS_TEST_TMPDIR ipc m '{"op":"chatd.list"}' |
+		    jq -e --arg u "$URL_A" '.chatds | map(.url) == [$u]'
+	}
+	wait_until 20 listed
+	grep -q "bucket 'chat_chatd' ready" "$CHAT_HOME/log/chat-bus.log"
 }

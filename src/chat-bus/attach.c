@@ -13,7 +13,10 @@
  * members of a queue group); every program here matches replies by id.
  *
  * With --session each connection is carried whole instead (session.c):
- * for links where the daemon also writes to the program unasked.
+ * for links where the daemon also writes to the program unasked.  With
+ * --discover, chatd.list is answered here from the discovery bucket (kv.c)
+ * instead of by chat-route: chat-api's discovery then names every live
+ * chatd of every machine.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +75,9 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 	char err[200];
 	const char *op;
 	struct ask *k;
+
+	if (attach_local_op(c, line, len))
+		return;
 	jv v = json_parse_object(line, len, err, sizeof(err));
 
 	if (!jv_is_valid(v)) {
@@ -86,13 +92,6 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 		return;
 	}
 	jv id = jv_object_get(jv_copy(v), jv_string("id"));
-	if (strcmp(op, "bus.status") == 0) {
-		jv_free(v);
-		jv r = bus_status_reply(bus, id);
-		ipc_send_jv(c, jv_object_set(r, jv_string("pending"),
-		    jv_number((double)bus_client_pending(remote))));
-		return;
-	}
 	if ((k = malloc(sizeof(*k))) == NULL) {
 		jv_free(v);
 		ipc_send_jv(c, json_error(id, "unavailable", "out of memory"));
@@ -154,21 +153,30 @@ session_status(jv r)
 int
 attach_local_op(struct ipc_conn *c, const char *line, size_t len)
 {
-	static const char st[] = "\"bus.status\"";
+	static const char st[] = "\"bus.status\"", cl[] = "\"chatd.list\"";
 	const char *op;
 	char err[200];
 	jv v;
 
-	if (len > 200 || memmem(line, len, st, sizeof(st) - 1) == NULL)
+	if (len > 200 || (memmem(line, len, st, sizeof(st) - 1) == NULL &&
+	    (!kv_mirror_on() || memmem(line, len, cl, sizeof(cl) - 1) ==
+	    NULL)))
 		return 0;
 	v = json_parse_object(line, len, err, sizeof(err));
 	if (!jv_is_valid(v) || (op = json_str(v, "op", NULL)) == NULL ||
-	    strcmp(op, "bus.status") != 0) {
+	    (strcmp(op, "bus.status") != 0 && (!kv_mirror_on() ||
+	    strcmp(op, "chatd.list") != 0))) {
 		jv_free(v);
 		return 0;
 	}
-	jv id = jv_object_get(v, jv_string("id"));
-	ipc_send_jv(c, bus_status_reply(bus, id));
+	jv id = jv_object_get(jv_copy(v), jv_string("id"));
+	if (strcmp(op, "bus.status") == 0)
+		ipc_send_jv(c, jv_object_set(bus_status_reply(bus, id),
+		    jv_string("pending"),
+		    jv_number((double)bus_client_pending(remote))));
+	else
+		ipc_send_jv(c, kv_mirror_list(id));
+	jv_free(v);
 	return 1;
 }
 
@@ -200,6 +208,9 @@ mode_attach(int argc, char **argv)
 	if ((remote = bus_client_new(bus, subject, bo.resend_ms)) == NULL)
 		fatalx(EXIT_TEMP, "unable to make a requester of '%s'",
 		    subject);
+	if (bo.discover && kv_mirror_start(bus, bo.ttl, err, sizeof(err)) ==
+	    -1)
+		fatalx(EXIT_TEMP, "%s", err);
 	const struct ipc_handlers *h = &handlers;
 	if (bo.session && (h = session_attach_start(loop, bus, subject, err,
 	    sizeof(err))) == NULL)

@@ -31,11 +31,17 @@ struct busopts {
 	long		 inflight;	/* bench -c */
 	const char	*req;		/* bench --req */
 	int		 session;	/* attach --session */
+	int		 discover;	/* attach --discover */
+	int		 every;		/* register --every (s) */
+	int		 ttl;		/* --ttl (s) of the discovery bucket */
+	int		 replicas;	/* register --replicas */
+	const char	*node;		/* register --node */
 };
 extern struct busopts bo;
 
 typedef int busmode_fn(int argc, char **argv);
-busmode_fn mode_serve, mode_attach, mode_call, mode_echo, mode_bench;
+busmode_fn mode_serve, mode_attach, mode_call, mode_echo, mode_bench,
+    mode_register;
 
 /* main.c: connects to bo.urls as client name on loop; exits 100 if no bus
  * is configured or the URL is bad.  on_state (may be NULL) hears the
@@ -87,5 +93,18 @@ struct ipc_conn;
 int attach_local_op(struct ipc_conn *c, const char *line, size_t len);
 /* The session counters added to a status reply. */
 jv session_status(jv r);
+
+/* kv.c: the discovery bucket (see there). */
+#define KV_BUCKET	"chat_chatd"
+long long kv_now_ms(void);
+/* Makes the bucket (TTL ttl s) unless it exists; asks until answered. */
+void kv_bucket_ensure(struct bus *b, int ttl, int replicas);
+/* Puts val (borrowed) under key; 0 or -1. */
+int kv_put(struct bus *b, const char *key, jv val);
+/* Keeps the bucket's live entries; 0 or -1 with err filled. */
+int kv_mirror_start(struct bus *b, int ttl, char *err, size_t errlen);
+int kv_mirror_on(void);
+/* A chatd.list reply (consumes id) from the live entries. */
+jv kv_mirror_list(jv id);
 
 #endif

@@ -17,7 +17,7 @@
 #include "chat-bus.h"
 
 struct busopts bo = { .timeout_ms = 10000, .resend_ms = 5000,
-    .count = 10000, .inflight = 1 };
+    .count = 10000, .inflight = 1, .every = 5, .ttl = 15, .replicas = 3 };
 
 static const struct {
 	const char	*name;
@@ -29,6 +29,8 @@ static const struct {
 	    "on chat.NAME.0" },
 	{ "attach", mode_attach, "NAME", "listen on NAME.sock, send its "
 	    "requests (--session: connections) to chat.NAME.0" },
+	{ "register", mode_register, "[CHATD...]", "put this machine's "
+	    "chatds in the discovery bucket" },
 	{ "call", mode_call, "SUBJECT [JSON...]", "send requests (arguments "
 	    "or stdin lines), print the replies" },
 	{ "echo", mode_echo, "SUBJECT", "answer every request on SUBJECT with "
@@ -43,6 +45,8 @@ usage(FILE *out)
 {
 	fprintf(out, "usage: chat-bus [--bus URLS] [--subject S] [--queue Q] "
 	    "[--sock PATH] [--session]\n"
+	    "                [--discover] [--every S] [--ttl S] [--node NAME] "
+	    "[--replicas N]\n"
 	    "                [--timeout MS] [--resend MS] [-n N] [-c K] "
 	    "[--req JSON] MODE ARGS\n");
 	for (size_t i = 0; i < NMODES; i++)
@@ -139,7 +143,8 @@ int
 main(int argc, char **argv)
 {
 	enum { O_BUS = 256, O_SUBJ, O_QUEUE, O_SOCK, O_TIMEOUT, O_RESEND,
-	    O_REQ, O_SESSION };
+	    O_REQ, O_SESSION, O_DISCOVER, O_EVERY, O_TTL, O_NODE,
+	    O_REPLICAS };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "bus", required_argument, NULL, O_BUS },
@@ -150,6 +155,11 @@ main(int argc, char **argv)
 		{ "resend", required_argument, NULL, O_RESEND },
 		{ "req", required_argument, NULL, O_REQ },
 		{ "session", no_argument, NULL, O_SESSION },
+		{ "discover", no_argument, NULL, O_DISCOVER },
+		{ "every", required_argument, NULL, O_EVERY },
+		{ "ttl", required_argument, NULL, O_TTL },
+		{ "node", required_argument, NULL, O_NODE },
+		{ "replicas", required_argument, NULL, O_REPLICAS },
 		{ NULL, 0, NULL, 0 }
 	};
 	char err[512];
@@ -167,6 +177,19 @@ main(int argc, char **argv)
 		case O_SOCK: bo.sock = optarg; break;
 		case O_REQ: bo.req = optarg; break;
 		case O_SESSION: bo.session = 1; break;
+		case O_DISCOVER: bo.discover = 1; break;
+		case O_NODE: bo.node = optarg; break;
+		case O_EVERY: case O_TTL: case O_REPLICAS:
+			if (num_opt(optarg, 1, ch == O_REPLICAS ? 5 : 86400,
+			    &v) == -1) {
+				fprintf(stderr, "chat-bus: bad number '%s'\n",
+				    optarg);
+				return EXIT_USAGE;
+			}
+			if (ch == O_EVERY) bo.every = (int)v;
+			else if (ch == O_TTL) bo.ttl = (int)v;
+			else bo.replicas = (int)v;
+			break;
 		case O_TIMEOUT: case O_RESEND: case 'n': case 'c':
 			if (num_opt(optarg, ch == 'n' || ch == 'c' ? 1 : 0,
 			    ch == 'c' ? 100000 : 2000000000L, &v) == -1) {

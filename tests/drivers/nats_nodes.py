@@ -190,6 +190,19 @@ async def stream(a, store):
     return out
 
 
+@scenario
+async def hold(a, store):
+    """Holds a.n devices connected to --url-b until killed (load for
+    discovery); prints a token for the API first, then sleeps."""
+    u = uniq("ho")
+    make_users(store, [u])
+    cs = [await device(store, a.url_b, u) for _ in range(a.n or 3)]
+    print(json.dumps({"token": login(store, u)[1], "held": len(cs)}),
+          flush=True)
+    while True:
+        await asyncio.sleep(3600)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("scenario", choices=sorted(SCENARIOS))
