@@ -65,6 +65,10 @@ db_open(const char *path, int create, int paranoid, enum db_status *status,
 		snprintf(err, errlen, "database '%s' is corrupt (%s); restore "
 		    "it from an export or repair it before starting", path,
 		    lerr);
+	} else if (strstr(lerr, "No space left on device") != NULL) {
+		*status = DB_FULL;
+		snprintf(err, errlen, "unable to open database '%s': %s",
+		    path, lerr);
 	} else if (strstr(lerr, "does not exist") != NULL) {
 		*status = DB_MISSING;
 		snprintf(err, errlen, "no database at '%s'", path);

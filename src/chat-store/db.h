@@ -14,6 +14,7 @@ enum db_status {
 	DB_MISSING,	/* no database there and create was 0 */
 	DB_LOCKED,	/* in use by a running chat-store */
 	DB_CORRUPT,	/* paranoid checks refused it */
+	DB_FULL,	/* no space left on the device (recovery writes) */
 	DB_ERROR	/* I/O and everything else */
 };
 
@@ -45,8 +46,8 @@ int db_full(void);
 long long db_free_bytes(const char *path);
 int db_room_again(const char *path);
 
-/* The exit status that fits a failed open: EXIT_TEMP for a lock or an
- * I/O error, EXIT_CORRUPT for corruption, EXIT_USAGE for a missing db. */
+/* The exit status that fits a failed open: EXIT_TEMP for a lock, a full
+ * disk or an I/O error, EXIT_CORRUPT for corruption, EXIT_USAGE for a missing db. */
 int db_exit_status(enum db_status status);
 
 #endif

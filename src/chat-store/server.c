@@ -237,11 +237,13 @@ store_serve(void)
 		    "node_id or ipc_max_line in the configuration");
 	db = db_open(db_path(), 1, conf_bool("store_paranoid"), &st, err,
 	    sizeof(err));
-	/* An I/O error (a full disk) is not fixed by exiting: serve degraded,
-	 * every write op refused with store_unavailable, and let commit.c
-	 * open it again once a second (RELIABILITY.md row 10). */
-	if (db == NULL && st != DB_ERROR)
+	/* A full disk is not fixed by exiting: serve degraded, every op
+	 * refused with store_unavailable, and let commit.c open it again
+	 * once there is room (RELIABILITY.md row 10). */
+	if (db == NULL && st != DB_FULL)
 		fatalx(db_exit_status(st), "%s", err);
+	if (db == NULL)
+		db_note_failure(db_path(), err);
 	if (db == NULL)
 		log_warnx("%s: serving degraded, store_unavailable to every op "
 		    "until it opens", err);
