@@ -202,7 +202,7 @@ kv_keys_are() { [ "$(kv_keys)" = "$1" ]; }
 	# with both nodes' chatds and their loads.
 	r=$(CHAT_RUN=$B_HOME/run ipc route '{"op":"chatd.list"}')
 	assert_equal "$(jqr "$r" '[.chatds[] | [.name, .conns|tostring] | join(":")] | sort | join(" ")')" \
-	    "chatd-$A_PORT:0 chatd-$B_PORT:3"
+	    "$(printf '%s\n' "chatd-$A_PORT:0" "chatd-$B_PORT:3" | LC_ALL=C sort | paste -sd' ')"
 	# Node A's chatd dies with its registrar (SIGKILL): both nodes name
 	# chatd B once the TTL (4 s) has passed, and the bucket drops it.
 	kill -KILL "$A_CHATD" "$REG_A"

@@ -205,8 +205,9 @@ on_got(void *arg, jv r)
 static void
 on_info(void *arg, jv r)
 {
-	jv subs = jv_object_get(jv_object_get(jv_copy(r), jv_string("state")),
-	    jv_string("subjects"));
+	jv state = jv_object_get(jv_copy(r), jv_string("state"));
+	jv subs = jv_get_kind(state) == JV_KIND_OBJECT ? jv_object_get(state,
+	    jv_string("subjects")) : (jv_free(state), jv_null());
 
 	(void)arg;
 	if (jv_get_kind(subs) == JV_KIND_OBJECT) {
