@@ -255,6 +255,11 @@ upstream_stop(void)
 	ev_ref(chatd.loop);
 	ev_timer_stop(chatd.loop, &load_timer);
 	ev_timer_stop(chatd.loop, &announce_timer);
+	/* Calls still out (a dropped device's push lookup, a send) hold
+	 * memory their callbacks free: answer them unavailable now, while
+	 * the connections they name still exist. */
+	ipc_client_cancel_all(chatd.route);
+	ipc_client_cancel_all(chatd.store);
 	ipc_client_free(chatd.route);
 	ipc_client_free(chatd.store);
 	chatd.route = chatd.store = NULL;
