@@ -92,6 +92,7 @@ drive() {
 	start_node_a
 	start_node_b
 	drive exchange --url-a "$URL_A" --url-b "$URL_B"
+	echo "# $output" >&3
 	# The route link really crossed the bus as a session.
 	r=$(CHAT_RUN=$B_HOME/run ipc route '{"op":"bus.status"}')
 	[ "$(jqr "$r" .sessions)" -ge 1 ]
