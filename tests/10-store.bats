@@ -12,8 +12,9 @@ setup() {
 }
 
 teardown() {
-	chat_teardown
+	stop_all	# the store holds the mount busy
 	if [ -n "${MOUNTED:-}" ]; then umount "$MOUNTED"; fi
+	chat_teardown
 }
 
 start_store() {

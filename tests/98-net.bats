@@ -14,8 +14,8 @@ STUB="$BATS_TEST_DIRNAME/drivers/push_stub.py"
 
 setup() { chat_setup; }
 teardown() {
-	chat_teardown
 	netns_down
+	chat_teardown
 	no_sanitizer_reports
 }
 

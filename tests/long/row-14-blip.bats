@@ -14,8 +14,8 @@ load ../checker/netns
 
 setup() { chat_setup; }
 teardown() {
-	chat_teardown
 	netns_down
+	chat_teardown
 	no_sanitizer_reports
 }
 
