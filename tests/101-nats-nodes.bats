@@ -58,10 +58,14 @@ start_node_a() {
 
 start_node_b() {
 	cp "$A_HOME/etc/secret" "$B_HOME/etc/secret"
+	B_PIDS=()
 	on_b start_daemon chat-bus --bus "${NATS_URL[2]}" attach store
+	B_PIDS+=("$LAST_PID")
 	on_b start_daemon chat-bus --bus "${NATS_URL[2]}" --session --discover \
 	    --ttl 4 attach route
+	B_PIDS+=("$LAST_PID")
 	on_b start_daemon chat-bus --bus "${NATS_URL[2]}" --session attach presence
+	B_PIDS+=("$LAST_PID")
 	local n
 	for n in store route presence; do
 		wait_for_sock "$B_HOME/run/$n.sock"
@@ -70,6 +74,7 @@ start_node_b() {
 	B_PORT=$(free_port)
 	on_b start_daemon chatd --listen "127.0.0.1:$B_PORT"
 	B_CHATD=$LAST_PID
+	B_PIDS+=("$LAST_PID")
 	URL_B="ws://127.0.0.1:$B_PORT/v1/ws"
 	wait_for_sock "$B_HOME/run/chatd-$B_PORT.sock"
 	# chatd B's hello went through the session: chat-route lists it.
@@ -234,4 +239,38 @@ kv_keys_are() { [ "$(kv_keys)" = "$1" ]; }
 	}
 	wait_until 20 listed
 	grep -q "bucket 'chat_chatd' ready" "$CHAT_HOME/log/chat-bus.log"
+}
+
+@test "failover: node B killed whole during a stream; its devices rediscover, move to node A and lose nothing acknowledged" {
+	start_node_a
+	start_daemon chat-bus --bus "${NATS_URL[1]}" --every 1 --ttl 4 \
+	    --node a register
+	API_A=$(free_port)
+	start_daemon chat-api --listen "127.0.0.1:$API_A"
+	wait_for_sock "$CHAT_RUN/api.sock"
+	start_node_b
+	on_b start_daemon chat-bus --bus "${NATS_URL[2]}" --every 1 --ttl 4 \
+	    --node b register
+	B_PIDS+=("$LAST_PID")
+	API_B=$(free_port)
+	on_b start_daemon chat-api --listen "127.0.0.1:$API_B"
+	B_PIDS+=("$LAST_PID")
+	wait_for_sock "$B_HOME/run/api.sock"
+	progress="$BATS_TEST_TMPDIR/progress" stop="$BATS_TEST_TMPDIR/stop"
+	"$PY" "$DRV" failover --url-a "$URL_A" --url-b "$URL_B" -n 40 \
+	    --api "http://127.0.0.1:$API_B,http://127.0.0.1:$API_A" \
+	    --progress "$progress" --stop "$stop" > "$BATS_TEST_TMPDIR/drv.out" \
+	    2> "$BATS_TEST_TMPDIR/drv.err" &
+	DRV_PID=$!
+	track_pid "$DRV_PID" driver
+	acked() { [ -f "$progress" ] && [ "$(cat "$progress")" -ge "$1" ]; }
+	wait_until 60 acked 60
+	kill -KILL "${B_PIDS[@]}"	# node B: every process of it at once
+	before=$(cat "$progress")
+	wait_until 60 acked $((before + 150))
+	touch "$stop"
+	wait "$DRV_PID" || { cat "$BATS_TEST_TMPDIR/drv.err"; false; }
+	cat "$BATS_TEST_TMPDIR/drv.err" "$BATS_TEST_TMPDIR/drv.out"
+	echo "# $(cat "$BATS_TEST_TMPDIR/drv.out")" >&3
+	grep -q '"ok": true' "$BATS_TEST_TMPDIR/drv.out"
 }

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chatlib import Client, Ipc, login, make_users  # noqa: E402
@@ -190,6 +191,125 @@ async def stream(a, store):
     return out
 
 
+def discover(apis, tok):
+    """chat_url from the first chat-api in apis that answers, or None."""
+    for api in apis:
+        req = urllib.request.Request(api + "/v1/discover", headers={
+            "Authorization": "Bearer " + tok})
+        try:
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return json.load(r)["chat_url"]
+        except Exception:
+            continue
+    return None
+
+
+async def keep_discovering(c, st, apis):
+    """As msgtest's keep_connected, but after a loss the device asks
+    /v1/discover (each node's chat-api in turn) where to go, so a device
+    whose chatd died moves to a live one and resumes from its newest id."""
+    c.up = asyncio.Event()
+    c.moves = 0
+    backoff, first = 0.05, True
+    loop = asyncio.get_running_loop()
+    while not st.finished:
+        if not first:
+            url = await loop.run_in_executor(None, discover, apis, c.tok)
+            if url and url != c.url:
+                c.url = url
+                c.moves += 1
+        try:
+            await c.connect(since=None if first else c.last)
+        except Exception:
+            await asyncio.sleep(backoff)
+            backoff = min(1.0, backoff * 2)
+            continue
+        first, backoff = False, 0.05
+        c.up.set()
+        await c.reader
+        c.up.clear()
+        if not st.finished:
+            st.reconnects += 1
+
+
+@scenario
+async def failover(a, store):
+    """Node B dies whole during a stream (the test kills it): its devices
+    rediscover, move to node A's chatd and resume from their newest id;
+    senders resend what was not acked.  Then the stream's checks."""
+    al_u, bo_u, ca_u, dd_u = (uniq(p) for p in ("al", "bo", "ca", "dd"))
+    make_users(store, [al_u, bo_u, ca_u, dd_u])
+    gid = store.ok("group.create", owner=al_u, name="f",
+                   members=[bo_u, ca_u])["group"]
+    st = Stream()
+    apis = a.api.split(",")
+
+    def mk(url, u):
+        return Client(url, u, *login(store, u))
+    sa, sd = mk(a.url_b, al_u), mk(a.url_a, dd_u)
+    recv = [mk(a.url_b, bo_u), mk(a.url_a, ca_u)]
+    everyone = [sa, sd] + recv
+    keepers = [asyncio.create_task(keep_discovering(c, st, apis))
+               for c in everyone]
+    for c in everyone:
+        while not hasattr(c, "up"):
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(c.up.wait(), 20)
+    sem = asyncio.Semaphore(32)
+    tasks = []
+
+    async def paced(c, prefix, **target):
+        i = 0
+        while not os.path.exists(a.stop):
+            await sem.acquire()
+            t = asyncio.create_task(send_until_acked(
+                c, st, "%s%d" % (prefix, i), "%s body %d" % (prefix, i),
+                **target))
+            t.add_done_callback(lambda _: sem.release())
+            tasks.append(t)
+            i += 1
+            await asyncio.sleep(1 / (a.n or 50))
+
+    async def progress():
+        while not st.finished:
+            with open(a.progress + ".tmp", "w") as f:
+                f.write("%d\n" % len(st.acked))
+            os.rename(a.progress + ".tmp", a.progress)
+            await asyncio.sleep(0.05)
+    prog = asyncio.create_task(progress())
+    await asyncio.gather(paced(sa, "a-", to=ca_u), paced(sa, "g-", group=gid),
+                         paced(sd, "d-", to=bo_u))
+    await asyncio.wait_for(asyncio.gather(*tasks), 90)
+    sent = dict(st.acked)
+    ac = {i for c, i in sent.items() if c.startswith("a-")}
+    grp = {i for c, i in sent.items() if c.startswith("g-")}
+    db = {i for c, i in sent.items() if c.startswith("d-")}
+    want = [grp | db, ac | grp]
+    end = time.monotonic() + 40
+    for k, c in enumerate(recv):
+        while not want[k] <= c.ids and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+    st.finished = True
+    for c in everyone:
+        await c.close()
+    for t in keepers + [prog]:
+        t.cancel()
+    lost = {c.user: len(want[k] - c.ids) for k, c in enumerate(recv)}
+    phantom = sum(len(c.ids - set(sent.values())) for c in recv)
+    out = {"acked": len(sent), "lost": lost, "phantom": phantom,
+           "dups": sum(c.dups for c in everyone),
+           "order": sum(c.order for c in everyone),
+           "cid_two_ids": st.mismatch, "reconnects": st.reconnects,
+           "resent": st.resent,
+           "moved": sum(1 for c in (sa, recv[0]) if c.url == a.url_a)}
+    print(json.dumps(out), file=sys.stderr)
+    check(sum(lost.values()) == 0, "lost acked messages: %s" % out)
+    check(phantom == 0 and out["dups"] == 0 and out["order"] == 0 and
+          st.mismatch == 0, "%s" % out)
+    check(out["moved"] == 2, "node B's devices did not move: %s" % out)
+    return out
+
+
 @scenario
 async def hold(a, store):
     """Holds a.n devices connected to --url-b until killed (load for
@@ -209,6 +329,8 @@ def main():
     p.add_argument("--url-a", required=True)
     p.add_argument("--url-b", required=True)
     p.add_argument("-n", type=int, default=0, help="stream: sends/s each")
+    p.add_argument("--api", help="failover: chat-api URLs, comma "
+                   "separated")
     p.add_argument("--progress")
     p.add_argument("--stop")
     a = p.parse_args()
