@@ -314,13 +314,15 @@ cli_repair(int argc, char **argv)
 		leveldb_free(lerr);
 		return EXIT_CORRUPT;
 	}
-	qsort(ids, nids, sizeof(*ids), id_cmp);
+	if (nids > 0)	/* an empty database: ids is NULL */
+		qsort(ids, nids, sizeof(*ids), id_cmp);
 	if (expect != NULL && check_expected(expect, ids, nids, &g,
 	    &expected) == -1) {
 		free(ids);
 		return EXIT_USAGE;
 	}
-	qsort(g.v, g.n, sizeof(*g.v), gap_cmp);
+	if (g.n > 0)
+		qsort(g.v, g.n, sizeof(*g.v), gap_cmp);
 	for (i = 0; i < g.n; i++) {
 		if (i == 0 || strcmp(g.v[i].conv, g.v[i - 1].conv) != 0)
 			convs++;
