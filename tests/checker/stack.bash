@@ -71,7 +71,12 @@ jepsen_start() {
 	track_pid "$JEPSEN_PID" jepsen
 }
 
-acked() { read -r a _ < "$PROG" 2>/dev/null && echo "${a:-0}" || echo 0; }
+# The driver writes its progress file after its first acks: 0 until then.
+acked() {
+	local a=0
+	[ -s "$PROG" ] && read -r a _ < "$PROG"
+	echo "${a:-0}"
+}
 acked_at_least() { [ "$(acked)" -ge "$1" ]; }
 
 # more_acked N [SECONDS]: until N more sends than now are acknowledged.
