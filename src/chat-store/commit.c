@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/crypto.h>
 
 #include "id.h"
@@ -211,6 +212,15 @@ try_reopen(void)
 	log_info("database reopened after a write error");
 }
 
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* Commits the batch head..tail and releases its replies. */
 static void
 flush(struct store_req *head, struct store_req *tail,
@@ -221,7 +231,15 @@ flush(struct store_req *head, struct store_req *tail,
 	int failed = 0;
 
 	if (writes > 0) {
+		/* the time a batch waits for its write and sync: the floor
+		 * of the ack latency, and the disk's, not ours */
+		uint64_t t0 = mono_us(), us;
 		failed = tx_commit(tx, cfg.sync) == -1;
+		us = mono_us() - t0;
+		__atomic_add_fetch(&cfg.stats->commit_us, us, __ATOMIC_RELAXED);
+		if (us > cfg.stats->max_commit_us)
+			__atomic_store_n(&cfg.stats->max_commit_us, us,
+			    __ATOMIC_RELAXED);
 		__atomic_add_fetch(&cfg.stats->batches, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&cfg.stats->writes, writes,
 		    __ATOMIC_RELAXED);

@@ -213,7 +213,7 @@ op_status(struct op_ctx *c)
 	jv_number((double)__atomic_load_n(&s->name, __ATOMIC_RELAXED)))
 	N(ops); N(errors); N(appends); N(dups); N(batches); N(syncs);
 	N(writes); N(max_batch); N(conns); N(overlong); N(torn);
-	N(hashes);
+	N(hashes); N(commit_us); N(max_commit_us);
 #undef N
 	return o;
 }

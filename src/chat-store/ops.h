@@ -57,6 +57,7 @@ struct store_stats {
 	unsigned long	max_batch, conns, overlong, torn; /* conns, overlong,
 					 * torn: the loop */
 	unsigned long	hashes;
+	unsigned long	commit_us, max_commit_us;	/* in writes + syncs */
 };
 
 /* Limits from the config, set once by main before the worker starts. */
