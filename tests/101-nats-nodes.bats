@@ -46,8 +46,10 @@ start_node_a() {
 	start_daemon presenced
 	wait_for_sock "$CHAT_RUN/presence.sock"
 	local n
+	declare -gA A_SERVE
 	for n in store route presence; do
 		start_daemon chat-bus --bus "${NATS_URL[1]}" serve "$n"
+		A_SERVE[$n]=$LAST_PID
 	done
 	A_PORT=$(free_port)
 	start_daemon chatd --listen "127.0.0.1:$A_PORT"
@@ -118,6 +120,23 @@ drive() {
 	wait_until 20 grep -q "ended" "$B_HOME/log/chat-bus.log"
 	start_daemon chat-route
 	wait_for_sock "$CHAT_RUN/route.sock"
+	wait_until 20 route_knows "chatd-$B_PORT"
+	drive exchange --url-a "$URL_A" --url-b "$URL_B"
+}
+
+@test "sessions: a serving chat-bus paused (SIGSTOP) is given up after 6 s of silence; the link comes back" {
+	start_node_a
+	start_node_b
+	closes() { grep -c "ended: " "$A_HOME/log/chat-bus.log"; }
+	more_closes() { [ "$(closes)" -gt "$1" ]; }
+	n=$(closes)
+	kill -STOP "${A_SERVE[route]}"
+	wait_until 20 grep -q "ended: nothing heard for 6 s" \
+	    "$B_HOME/log/chat-bus.log"
+	kill -CONT "${A_SERVE[route]}"
+	# The paused side ends its end when it wakes (its own silence
+	# check or the other side's close, whichever it reads first).
+	wait_until 20 more_closes "$n"
 	wait_until 20 route_knows "chatd-$B_PORT"
 	drive exchange --url-a "$URL_A" --url-b "$URL_B"
 }

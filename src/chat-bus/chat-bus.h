@@ -70,6 +70,12 @@ int lsock_write(struct lsock *l, const char *buf, size_t len);
 size_t lsock_queued(struct lsock *l);
 /* Closes without calling on_close. */
 void lsock_close(struct lsock *l);
+/* Drops what is queued, shuts the writing side and waits (at most timeout
+ * s) for the daemon to close its side, having read all we wrote; then
+ * frees l and calls fn(arg) from the loop, never inside this call.  May be
+ * called from inside on_data. */
+typedef void lsock_drained_fn(void *arg);
+void lsock_drain(struct lsock *l, lsock_drained_fn *fn, double timeout);
 
 /* session.c: connections carried whole over the bus (see there). */
 struct ipc_handlers;

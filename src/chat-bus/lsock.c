@@ -7,6 +7,11 @@
  * goes away the session ends and the program at the other end reconnects
  * and says again what it needs to (lib/ipc.h's clients do).  Bytes read
  * are handed on as whole lines; a partial line waits for its end.
+ *
+ * An ended session's connection is drained, not just closed: shutdown for
+ * writing, then read until the daemon closes its end.  The daemon has then
+ * read every line we wrote on it, so a new session's lines on another
+ * connection cannot overtake the old ones (see session.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +41,8 @@ struct lsock {
 	size_t		 outoff, outlen, outcap;
 	size_t		 maxline;
 	int		 busy, dead;	/* in on_data; closed meanwhile */
+	lsock_drained_fn *on_drained;	/* set: draining (lsock_drain) */
+	ev_timer	 drain_tm;
 };
 
 static void
@@ -83,9 +90,42 @@ hand_lines(struct lsock *l)
 		lsock_close(l);
 		return 1;
 	}
+	if (l->on_drained != NULL)	/* lsock_drain from inside on_data */
+		return 1;
 	memmove(l->in, l->in + n, l->inlen - n);
 	l->inlen -= n;
 	return 0;
+}
+
+static void
+drained(struct lsock *l)
+{
+	lsock_drained_fn *fn = l->on_drained;
+	void *arg = l->arg;
+
+	ev_timer_stop(l->loop, &l->drain_tm);
+	l->on_drained = NULL;
+	lsock_close(l);
+	fn(arg);
+}
+
+static void
+on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	drained(w->data);
+}
+
+/* Draining: what the daemon still says is dropped, until its EOF. */
+static void
+drain_read(struct lsock *l)
+{
+	char buf[4096];
+	ssize_t n = read(l->fd, buf, sizeof(buf));
+
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+		drained(l);
 }
 
 static void
@@ -96,6 +136,10 @@ on_read(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (l->on_drained != NULL) {
+		drain_read(l);
+		return;
+	}
 	if (reserve(&l->in, &l->incap, l->inlen + READ_CHUNK) == -1) {
 		gone(l, "out of memory");
 		return;
@@ -197,6 +241,18 @@ lsock_write(struct lsock *l, const char *buf, size_t len)
 	return 0;
 }
 
+void
+lsock_drain(struct lsock *l, lsock_drained_fn *fn, double timeout)
+{
+	l->on_drained = fn;
+	ev_io_stop(l->loop, &l->wio);
+	l->outoff = l->outlen = 0;	/* lines of an ended session: dropped */
+	shutdown(l->fd, SHUT_WR);
+	ev_timer_init(&l->drain_tm, on_drain_timeout, timeout, 0.0);
+	l->drain_tm.data = l;
+	ev_timer_start(l->loop, &l->drain_tm);
+}
+
 size_t
 lsock_queued(struct lsock *l)
 {
@@ -214,6 +270,8 @@ lsock_close(struct lsock *l)
 	}
 	ev_io_stop(l->loop, &l->rio);
 	ev_io_stop(l->loop, &l->wio);
+	if (l->on_drained != NULL)
+		ev_timer_stop(l->loop, &l->drain_tm);
 	close(l->fd);
 	free(l->in);
 	free(l->out);

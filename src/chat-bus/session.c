@@ -58,6 +58,7 @@ struct sess {
 	char		*buf;		/* attach: lines not yet published */
 	size_t		 buflen, bufcap;
 	int		 dirty;
+	char		 waiting[192];	/* draining: an open from its peer */
 	struct sess	*hnext, *prev, *next;
 };
 
@@ -71,6 +72,7 @@ static struct {
 	char		 inbox[128];
 	uint64_t	 next_id;
 	struct sess	*all;
+	struct sess	*draining;	/* serve: ended, daemon conn closing */
 	struct sess	*buckets[NBUCKETS];
 	ev_timer	 tick;
 	ev_prepare	 flusher;
@@ -108,8 +110,9 @@ sess_new(void)
 	return s;
 }
 
+/* Takes s out of the table and the list of live sessions. */
 static void
-sess_free(struct sess *s)
+sess_unlink(struct sess *s)
 {
 	struct sess **pp = &S.buckets[s->id % NBUCKETS];
 
@@ -123,8 +126,55 @@ sess_free(struct sess *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	S.st.sessions--;
+}
+
+static void
+sess_free(struct sess *s)
+{
+	sess_unlink(s);
 	free(s->buf);
 	free(s);
+}
+
+static void open_for(const char *peer);
+
+/* The daemon has read every line of an ended session and closed it: an
+ * open that waited for that goes ahead now. */
+static void
+on_drained(void *arg)
+{
+	struct sess *s = arg;
+	char peer[sizeof(s->waiting)];
+
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		S.draining = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	snprintf(peer, sizeof(peer), "%s", s->waiting);
+	free(s->buf);
+	free(s);
+	if (peer[0] != '\0')
+		open_for(peer);
+}
+
+/* Serving side: the daemon's connection of an ended session is drained
+ * before it is let go (lsock_drain), and a new session from the same
+ * attaching process waits for that, so that the daemon never reads the
+ * new session's lines (a chatd's hello, its devices) before the last lines
+ * of the old one. */
+static void
+sess_drain(struct sess *s)
+{
+	struct lsock *l = s->l;
+
+	sess_unlink(s);			/* s->l stays, for session_stop */
+	s->prev = NULL;
+	if ((s->next = S.draining) != NULL)
+		S.draining->prev = s;
+	S.draining = s;
+	lsock_drain(l, on_drained, 2.0);
 }
 
 static void
@@ -147,9 +197,11 @@ end(struct sess *s, const char *why, int tell_peer)
 		ipc_conn_set_data(s->c, NULL);
 		ipc_close(s->c);
 	}
-	lsock_close(s->l);
 	S.st.ended++;
-	sess_free(s);
+	if (s->l != NULL)
+		sess_drain(s);
+	else
+		sess_free(s);
 }
 
 /* Publishes lines buf[0..len) to the peer in pieces the server takes,
@@ -392,6 +444,13 @@ session_stop(void)
 {
 	while (S.all != NULL)
 		end(S.all, "chat-bus is stopping", 1);
+	while (S.draining != NULL) {
+		struct sess *s = S.draining;
+		S.draining = s->next;
+		lsock_close(s->l);	/* no on_drained now */
+		free(s->buf);
+		free(s);
+	}
 	if (S.loop != NULL) {
 		ev_ref(S.loop);
 		ev_ref(S.loop);
@@ -429,14 +488,35 @@ on_daemon_gone(void *arg, const char *why)
 	end(s, msg, 1);
 }
 
+/* Same attaching process: the subjects differ only after the last dot. */
+static int
+same_origin(const char *a, const char *b)
+{
+	const char *da = strrchr(a, '.'), *db = strrchr(b, '.');
+
+	return da != NULL && db != NULL && da - a == db - b &&
+	    strncmp(a, b, (size_t)(da - a)) == 0;
+}
+
 void
 session_serve_open(struct bus_msg *m)
 {
 	const char *peer = bus_msg_reply(m);
+
+	if (peer != NULL && strlen(peer) < sizeof(((struct sess *)0)->peer))
+		open_for(peer);
+}
+
+static void
+open_for(const char *peer)
+{
 	struct sess *s;
 
-	if (peer == NULL || strlen(peer) >= sizeof(s->peer))
-		return;
+	for (s = S.draining; s != NULL; s = s->next)
+		if (same_origin(s->peer, peer)) {
+			snprintf(s->waiting, sizeof(s->waiting), "%s", peer);
+			return;
+		}
 	for (s = S.all; s != NULL; s = s->next)
 		if (strcmp(s->peer, peer) == 0) {	/* a resent open */
 			tell(s, "ok");

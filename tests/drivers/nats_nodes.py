@@ -302,6 +302,11 @@ async def failover(a, store):
            "cid_two_ids": st.mismatch, "reconnects": st.reconnects,
            "resent": st.resent,
            "moved": sum(1 for c in (sa, recv[0]) if c.url == a.url_a)}
+    byid = {i: c for c, i in sent.items()}
+    missing = [(byid[i], i, i < c.last) for k, c in enumerate(recv)
+               for i in sorted(want[k] - c.ids)]
+    if missing:     # which, and whether the device holds newer ids
+        out["missing"] = missing[:10]
     print(json.dumps(out), file=sys.stderr)
     check(sum(lost.values()) == 0, "lost acked messages: %s" % out)
     check(phantom == 0 and out["dups"] == 0 and out["order"] == 0 and
