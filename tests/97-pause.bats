@@ -43,13 +43,18 @@ teardown() {
 	[ "$rss" -le "$max" ] || max=$rss
 	jepsen_finish
 	pinger_finish
-	# From 1 s after the stop (acks of batches committed before it may
-	# still be on their way) to the CONT.
-	w=$(window "$(awk -v t="$t_stop" 'BEGIN { printf "%.3f", t + 1 }')" "$t_cont")
+	# From the stop to the CONT.  Acks of batches committed just before
+	# the stop may still arrive in it (under ASan on a loaded machine, a
+	# second late); an ack of a message whose id was made after the stop
+	# is one without a commit.  From 1 s after the stop, nearly nothing.
+	w=$(window "$t_stop" "$t_cont")
+	late=$(window "$(awk -v t="$t_stop" 'BEGIN { printf "%.3f", t + 1 }')" "$t_cont")
 	echo "# paused: $w" >&3
 	echo "# pings: $PINGS; chatd RSS $rss0 KiB before, at most $max KiB" >&3
 	echo "# $FIGURES" >&3
-	jq -e '.acks == 0 and .sends > 0' <<<"$w"
+	echo "# from 1 s after the stop: $late" >&3
+	jq -e '.acks_made_after == 0 and .sends > 0' <<<"$w"
+	jq -e '.acks_made_after == 0 and .acks <= 5' <<<"$late"
 	jq -e '.missed == 0 and .closed == false and .pongs >= 20' <<<"$PINGS"
 	[ $(( max - rss0 )) -lt $(( 50 * 1024 )) ]
 	# The store was paused, never replaced.
