@@ -104,6 +104,11 @@ drive() {
 	r=$(CHAT_RUN=$B_HOME/run ipc route '{"op":"bus.status"}')
 	[ "$(jqr "$r" .sessions)" -ge 1 ]
 	[ "$(jqr "$r" .session_msgs_in)" -ge 3 ]
+	# No chatd in the bucket (no register runs): node B's chatd.list is
+	# chat-route's own, through the session.
+	r=$(CHAT_RUN=$B_HOME/run ipc route '{"op":"chatd.list"}')
+	assert_equal "$(jqr "$r" '[.chatds[].name] | sort | join(" ")')" \
+	    "$(printf '%s\n' "chatd-$A_PORT" "chatd-$B_PORT" | LC_ALL=C sort | paste -sd' ')"
 	# chatd B's status: its route link is up, nothing pending.
 	r=$(CHAT_RUN=$B_HOME/run ipc "chatd-$B_PORT" '{"op":"status"}')
 	assert_equal "$(jqr "$r" '[.route_connected,.route_pending]|@tsv')" "true	0"

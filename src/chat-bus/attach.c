@@ -159,12 +159,12 @@ attach_local_op(struct ipc_conn *c, const char *line, size_t len)
 	jv v;
 
 	if (len > 200 || (memmem(line, len, st, sizeof(st) - 1) == NULL &&
-	    (!kv_mirror_on() || memmem(line, len, cl, sizeof(cl) - 1) ==
+	    (!kv_mirror_live() || memmem(line, len, cl, sizeof(cl) - 1) ==
 	    NULL)))
 		return 0;
 	v = json_parse_object(line, len, err, sizeof(err));
 	if (!jv_is_valid(v) || (op = json_str(v, "op", NULL)) == NULL ||
-	    (strcmp(op, "bus.status") != 0 && (!kv_mirror_on() ||
+	    (strcmp(op, "bus.status") != 0 && (!kv_mirror_live() ||
 	    strcmp(op, "chatd.list") != 0))) {
 		jv_free(v);
 		return 0;

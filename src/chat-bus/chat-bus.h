@@ -109,7 +109,9 @@ void kv_bucket_ensure(struct bus *b, int ttl, int replicas);
 int kv_put(struct bus *b, const char *key, jv val);
 /* Keeps the bucket's live entries; 0 or -1 with err filled. */
 int kv_mirror_start(struct bus *b, int ttl, char *err, size_t errlen);
-int kv_mirror_on(void);
+/* 1 if the mirror runs and holds a live entry (else chatd.list is left
+ * to chat-route). */
+int kv_mirror_live(void);
 /* A chatd.list reply (consumes id) from the live entries. */
 jv kv_mirror_list(jv id);
 

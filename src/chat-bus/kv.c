@@ -257,7 +257,26 @@ kv_mirror_start(struct bus *b, int ttl, char *err, size_t errlen)
 	return 0;
 }
 
-int kv_mirror_on(void) { return M.bus != NULL; }
+static int
+live(struct entry *e, long long now)
+{
+	int64_t at = 0;
+
+	json_int(e->val, "at", &at);
+	return json_str(e->val, "url", NULL) != NULL &&
+	    now - at < (long long)M.ttl * 1000;
+}
+
+int
+kv_mirror_live(void)
+{
+	long long now = kv_now_ms();
+
+	for (struct entry *e = M.all; e != NULL; e = e->next)
+		if (live(e, now))
+			return 1;
+	return 0;
+}
 
 jv
 kv_mirror_list(jv id)
@@ -266,12 +285,11 @@ kv_mirror_list(jv id)
 	jv list = jv_array();
 
 	for (struct entry *e = M.all; e != NULL; e = e->next) {
-		int64_t at = 0, conns = 0;
+		int64_t conns = 0;
 		const char *name = json_str(e->val, "name", NULL);
 		const char *url = json_str(e->val, "url", NULL);
-		json_int(e->val, "at", &at);
 		json_int(e->val, "conns", &conns);
-		if (url == NULL || now - at >= (long long)M.ttl * 1000)
+		if (!live(e, now))
 			continue;		/* expired: its chatd stopped */
 		jv c = jv_object_set(jv_object(), jv_string("name"),
 		    jv_string(name ? name : e->key));
