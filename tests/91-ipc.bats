@@ -3,7 +3,8 @@
 # chatd started by PID: a sender's retry after a lost ack is one message;
 # a writer killed halfway through a 60 KB internal line leaves nothing
 # half-read behind; the internal sockets refuse another uid, overlong lines
-# and garbage, and the daemons live on.
+# and garbage, and the daemons live on; chatd bounds what it queues for a
+# chat-route that does not answer.
 
 load helpers
 load checker/stack
@@ -145,5 +146,19 @@ PY
 	assert_output --partial no_such_user
 	run ipc store '{"op":"user.get","user":"garbage"}'
 	assert_output --partial no_such_user
+	alive
+}
+
+@test "chat-route stopped: chatd queues 100,000 sends for it, answers the rest unavailable at once, and loses none of the queued" {
+	# a chatd that may queue all 100,000 acks for its one client
+	stop_pid "$CHATD_PID"
+	CHAT_SEND_QUEUE_MAX=67108864 start_daemon chatd --listen "127.0.0.1:$CHATD_PORT"
+	CHATD_PID=$LAST_PID
+	wait_for_sock "$CHAT_RUN/chatd-$CHATD_PORT.sock"
+	run "$PY" "$BATS_TEST_DIRNAME/checker/backlog.py" --url "$URL" \
+	    --route-pid "$ROUTE_PID" --extra 50
+	echo "$output"
+	assert_success
+	assert_output --partial "sent=100050 acked=100000 refused=50 other_errors=0 acked_while_stopped=0"
 	alive
 }
