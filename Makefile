@@ -72,7 +72,7 @@ DEPFILES += $(LIBCHAT_OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
 DEB_PKGS = build-essential pkg-config libwebsockets-dev libwebsockets-evlib-ev \
            libev-dev libleveldb-dev libjq-dev jq libcurl4-openssl-dev libssl-dev \
            libcrypt-dev bats bats-assert bats-support mandoc procps python3 python3-websockets \
-           curl socat strace nats-server libnats-dev iproute2 nftables slowhttptest
+           curl socat strace nats-server libnats-dev iproute2 nftables slowhttptest clang-14 libclang-rt-14-dev
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \

@@ -12,14 +12,15 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECS    ?= 60
 FUZZ_BUILD   := build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS   = -std=gnu11 -g -O1 -fno-omit-frame-pointer -Ilib -Isrc/chatd \
+FUZZ_CFLAGS   = -std=gnu11 -g -O1 -fno-omit-frame-pointer -Ilib -iquote src/chatd \
                 -D_GNU_SOURCE $(FUZZ_SAN) \
                 $(shell pkg-config --cflags libwebsockets 2>/dev/null)
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 FUZZ_LIBOBJS := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(LIBCHAT_SRCS))
 # What a target links besides libchat: chatd's frame code for fuzz_frame.
-FUZZ_EXTRA_frame := $(FUZZ_BUILD)/src/chatd/frames.o $(FUZZ_BUILD)/src/chatd/strmap.o
+FUZZ_EXTRA_frame := $(FUZZ_BUILD)/src/chatd/frames.o $(FUZZ_BUILD)/src/chatd/strmap.o \
+                    $(FUZZ_BUILD)/src/chatd/outq.o
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -29,9 +30,12 @@ $(FUZZ_BUILD)/%.o: %.c
 $(FUZZ_BUILD)/libchat.a: $(FUZZ_LIBOBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libchat.a $(FUZZ_BUILD)/src/chatd/frames.o $(FUZZ_BUILD)/src/chatd/strmap.o
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libchat.a $(FUZZ_EXTRA_frame)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA_$*) \
 	  $(FUZZ_BUILD)/libchat.a $(LIBCHAT_LIBS)
+
+# Kept between runs (make would delete them as intermediates).
+.SECONDARY: $(FUZZ_EXTRA_frame)
 
 fuzz-build: $(FUZZ_BINS)
 
