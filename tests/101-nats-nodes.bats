@@ -265,11 +265,11 @@ kv_keys_are() { [ "$(kv_keys)" = "$1" ]; }
 	grep -q "bucket 'chat_chatd' ready" "$CHAT_HOME/log/chat-bus.log"
 }
 
-# A device that moves to another chatd during traffic can miss one message:
-# chatd sends "online" to chat-route and reads the inbox from chat-store at
-# once, with nothing ordering the two, so a message committed after the read
-# but routed before chat-route has the "online" goes to the dead chatd (seen
-# once in about 20 runs here: lost=1; reported, chatd is not this suite's).
+# A device that moves to another chatd during traffic once could miss one
+# message (lost=1 in about 20 runs): chatd read the inbox before chat-route
+# had its "online", so a message committed after the read went to the dead
+# chatd.  chatd now reads the first page only after chat-route answers a
+# ping sent behind the "online" (src/chatd/sync.c, sync_start_registered).
 @test "failover: node B killed whole during a stream; its devices rediscover, move to node A and lose nothing acknowledged" {
 	start_node_a
 	start_daemon chat-bus --bus "${NATS_URL[1]}" --every 1 --ttl 4 \

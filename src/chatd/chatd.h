@@ -118,6 +118,7 @@ struct conn {
 	int		 sync_reading;	/* an inbox.read is in flight */
 	int		 sync_silent;	/* a resync: no synced frame at the end */
 	int		 sync_again;	/* a resync was asked during a sync */
+	int		 sync_wait_route; /* first page waits for route's ping */
 	int		 held_over;	/* held deliveries overflowed */
 	struct fq	 held;		/* live deliveries during a read */
 
@@ -218,6 +219,9 @@ void frame_auth_timeout(struct ev_loop *loop, ev_timer *w, int revents);
 /* sync.c */
 /* Starts sending c's inbox after `after`; silent: no synced frame. */
 void sync_start(struct conn *c, uint64_t after, int silent);
+/* The sync after auth: the inbox is read once chat-route has the device
+ * (see sync.c). */
+void sync_start_registered(struct conn *c, uint64_t after);
 /* c's queue drained below the low-water mark: maybe ask the next page. */
 void sync_drained(struct conn *c);
 /* A live delivery of message f->id (or a typing notice, id 0) for c: it is

@@ -174,7 +174,7 @@ on_device(void *arg, jv reply)
 	    jv_object_set(jv_object(), jv_string("type"), jv_string("ready")),
 	    jv_string("user"), jv_string(c->user)), jv_string("device"),
 	    jv_string(c->device)), jv_string("cursor"), jv_string(hex)));
-	sync_start(c, cursor, 0);
+	sync_start_registered(c, cursor);
 	presence_friends(c);
 out:
 	jv_free(reply);

@@ -223,12 +223,14 @@ read_page(struct conn *c)
 	}
 }
 
-void
-sync_start(struct conn *c, uint64_t after, int silent)
+/* Enters the sync state; 0, or -1 if a sync runs already (it will run
+ * again when it ends). */
+static int
+sync_begin(struct conn *c, uint64_t after, int silent)
 {
 	if (c->state == CONN_SYNCING) {
 		c->sync_again = 1;
-		return;
+		return -1;
 	}
 	c->state = CONN_SYNCING;
 	c->sync_silent = silent;
@@ -239,13 +241,67 @@ sync_start(struct conn *c, uint64_t after, int silent)
 		chatd.n.resyncs++;
 	else
 		chatd.n.syncs++;
-	read_page(c);
+	return 0;
+}
+
+void
+sync_start(struct conn *c, uint64_t after, int silent)
+{
+	if (sync_begin(c, after, silent) == 0)
+		read_page(c);
+}
+
+static void
+on_route_has_device(void *arg, jv reply)
+{
+	struct conn *c = arg;
+
+	jv_free(reply);		/* an error too: route went away, and its
+				 * return resyncs every device */
+	c->sync_wait_route = 0;
+	if (c->wsi != NULL && c->close_code == 0 &&
+	    c->state == CONN_SYNCING && !c->sync_reading)
+		read_page(c);
+	conn_unref(c);
+}
+
+/*
+ * After auth, conn_register has told chat-route "online".  A message that
+ * chat-route routes before it has read that line goes to wherever the
+ * device was before (another chatd, or nowhere); if the inbox were read
+ * before that message committed, the device would never see it, since it
+ * resumes after the newest id it holds.  So the first page waits for the
+ * reply to a ping sent behind the "online" line: from then on, what
+ * commits is delivered here live (dropped while no read is in flight:
+ * the page covers it), and what committed before is in the page.  With
+ * chat-route down there is nothing to wait for: its return resyncs every
+ * device (upstream.c).
+ */
+void
+sync_start_registered(struct conn *c, uint64_t after)
+{
+	if (sync_begin(c, after, 0) == -1)
+		return;
+	if (!ipc_client_connected(chatd.route)) {
+		read_page(c);
+		return;
+	}
+	c->sync_wait_route = 1;
+	conn_ref(c);
+	if (ipc_call(chatd.route, jv_object_set(jv_object(), jv_string("op"),
+	    jv_string("ping")), CHATD_STORE_TIMEOUT, on_route_has_device,
+	    c) == -1) {
+		c->sync_wait_route = 0;
+		conn_unref(c);
+		read_page(c);
+	}
 }
 
 void
 sync_drained(struct conn *c)
 {
-	if (c->state == CONN_SYNCING && !c->sync_reading && c->close_code == 0 &&
+	if (c->state == CONN_SYNCING && !c->sync_reading &&
+	    !c->sync_wait_route && c->close_code == 0 &&
 	    c->out.bytes < CHATD_SYNC_LOWAT)
 		read_page(c);
 }
