@@ -90,10 +90,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (f.n > JFLAT_MAX)
 			abort();
 		for (i = 0; i < f.n; i++)
-			if (f.m[i].kesc)
-				plainkeys = 0;
+			if (f.m[i].kesc || !ascii(f.m[i].key, f.m[i].klen))
+				plainkeys = 0;	/* jq may read two as one */
 		for (i = 0; i < f.n; i++) {
 			if (f.m[i].kesc || f.m[i].klen >= sizeof(key) ||
+			    !ascii(f.m[i].key, f.m[i].klen) ||
 			    memchr(f.m[i].key, '\0', f.m[i].klen) != NULL)
 				continue;
 			memcpy(key, f.m[i].key, f.m[i].klen);

@@ -5,8 +5,9 @@
 #
 #   make fuzz-build     the targets, in build/fuzz/
 #   make fuzz           60 s each (FUZZ_SECS), new inputs in build/fuzz/corpus-*
-#   make fuzz-replay    each corpus input once (quick; in make test by
-#                       tests/97-fuzz-replay.bats)
+#   make fuzz-replay    each corpus input once
+# make test runs tests/99-fuzz.bats (replay, then 10 s each); make test-long
+# tests/long/row-22-fuzz.bats (5 minutes each).
 
 FUZZ_CC      ?= clang-14
 FUZZ_SECS    ?= 60
@@ -50,8 +51,10 @@ fuzz: fuzz-build
 
 fuzz-replay: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
-	  $(FUZZ_BUILD)/fuzz_$$t -runs=0 -rss_limit_mb=2048 -timeout=25 \
-	    tests/fuzz/corpus/$$t 2>&1 | tail -1 | sed "s/^/$$t: /" || exit 1; \
+	  $(FUZZ_BUILD)/fuzz_$$t -rss_limit_mb=2048 -timeout=25 \
+	    tests/fuzz/corpus/$$t/* >$(FUZZ_BUILD)/replay-$$t.log 2>&1 || \
+	    { tail -30 $(FUZZ_BUILD)/replay-$$t.log; exit 1; }; \
+	  echo "$$t: $$(ls tests/fuzz/corpus/$$t | wc -l) inputs replayed"; \
 	done
 
 .PHONY: fuzz fuzz-build fuzz-replay
