@@ -8,10 +8,6 @@
 
 load fuzz/fuzz
 
-setup_file() {
-	export BATS_TEST_TIMEOUT=600
-}
-
 @test "row 22: the fuzz targets build and replay every corpus input (seeds and past crashes)" {
 	fuzz_build
 	for t in $(fuzz_targets); do
