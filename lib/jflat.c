@@ -27,6 +27,23 @@ is_hex(char c)
 	    (c >= 'A' && c <= 'F');
 }
 
+/* The value of the escape \uXXXX at s[i], or -1 if there is none. */
+static long
+hex4(const char *s, size_t len, size_t i)
+{
+	long v = 0;
+
+	if (i + 5 >= len || s[i] != '\\' || s[i + 1] != 'u')
+		return -1;
+	for (size_t k = i + 2; k < i + 6; k++) {
+		if (!is_hex(s[k]))
+			return -1;
+		v = v * 16 + (s[k] <= '9' ? s[k] - '0' :
+		    (s[k] | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
 /* At a '"': past the closing quote, counting escapes. */
 static int
 scan_string(struct scan *sc, unsigned *nesc, int *uesc)
@@ -50,10 +67,17 @@ scan_string(struct scan *sc, unsigned *nesc, int *uesc)
 			return -1;
 		c = (unsigned char)s[i + 1];
 		if (c == 'u') {
-			if (i + 5 >= sc->len || !is_hex(s[i + 2]) ||
-			    !is_hex(s[i + 3]) || !is_hex(s[i + 4]) ||
-			    !is_hex(s[i + 5]))
+			long u = hex4(s, sc->len, i);
+			if (u == -1)
 				return -1;
+			/* As jq: a high surrogate must be followed by a
+			 * low one (a lone low one jq reads as U+FFFD). */
+			if (u >= 0xD800 && u <= 0xDBFF) {
+				long lo = hex4(s, sc->len, i + 6);
+				if (lo < 0xDC00 || lo > 0xDFFF)
+					return -1;
+				i += 6;
+			}
 			*uesc = 1;
 			i += 6;
 		} else if (c != '\0' && strchr("\"\\/bfnrt", c) != NULL)
