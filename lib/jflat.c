@@ -245,7 +245,10 @@ jflat_parse(struct jflat *f, const char *s, size_t len)
 				return -1;
 			size_t k = sc.i;
 			kesc = 0;
-			if (scan_string(&sc, &kesc, &kuesc) == -1)
+			/* A name with an escape may spell a name the caller
+			 * asks for ("\u0074o" is "to"): the full parser
+			 * decides what such an object means. */
+			if (scan_string(&sc, &kesc, &kuesc) == -1 || kesc > 0)
 				return -1;
 			f->m[f->n].key = s + k + 1;
 			f->m[f->n].klen = sc.i - k - 2;

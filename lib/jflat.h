@@ -44,14 +44,15 @@ struct jflat {
 	struct {
 		const char	*key;	/* the name's bytes, no quotes */
 		size_t		 klen;
-		int		 kesc;	/* the name has an escape: never matches */
+		int		 kesc;	/* always 0: jflat_parse refuses those */
 		struct jflat_val v;
 	} m[JFLAT_MAX];
 };
 
 /* Scans s[0..len) (whitespace around allowed) as one JSON object.  0, or
- * -1 if it is not valid JSON, not an object, or has over JFLAT_MAX
- * members. */
+ * -1 if it is not valid JSON, not an object, has over JFLAT_MAX members,
+ * or has a member name with an escape (left to the full parser, which
+ * reads "\u0074o" as "to"). */
 int jflat_parse(struct jflat *f, const char *s, size_t len);
 
 /* The member named key (the last one if repeated, as jq reads it), or

@@ -46,6 +46,9 @@ fixed(void)
 	CHECK(b && b->type == JF_STRING && b->nesc == 3 && !b->uesc &&
 	    jflat_strlen(b) == 6, "body: raw span, 3 escapes, 6 bytes decoded");
 	CHECK(jflat_get(&f, "u")->uesc, "a \\u escape is flagged");
+	struct jflat esc;
+	CHECK(jflat_parse(&esc, "{\"to\":\"bob\",\"\\u0074o\":\"eve\"}", 28) == -1,
+	    "a name with an escape sends the caller to the full parser");
 	CHECK(jflat_bool(&f, "ok", 0) == 1 && jflat_bool(&f, "n", 7) == 7 &&
 	    jflat_bool(&f, "none", 0) == 0, "booleans");
 	const struct jflat_val *o = jflat_get(&f, "o");
