@@ -131,16 +131,16 @@ reply(int op, int i, jv r)
 	return rc;
 }
 
-/* Sends op for every item of todo, MINT_WINDOW in flight. */
+/* Sends op for every item of undone, MINT_WINDOW in flight. */
 static int
-pipeline(int op, const int *todo, int n)
+pipeline(int op, const int *undone, int n)
 {
 	int sent = 0, got = 0;
 	char err[256];
 
 	while (got < n) {
 		while (sent < n && sent - got < MINT_WINDOW) {
-			jv q = jv_object_set(make_req(op, todo[sent]),
+			jv q = jv_object_set(make_req(op, undone[sent]),
 			    jv_string("id"), jv_number(sent));
 			size_t len;
 			char *line = json_dump(q, &len);
@@ -170,7 +170,7 @@ pipeline(int op, const int *todo, int n)
 			continue;
 		}
 		got++;
-		if (reply(op, todo[id], r) == -1)
+		if (reply(op, undone[id], r) == -1)
 			return -1;
 	}
 	return 0;
@@ -180,7 +180,7 @@ int
 setup_mint(void)
 {
 	char path[1024], err[512];
-	int *todo = NULL, n = 0, i, rc = -1;
+	int *undone = NULL, n = 0, i, rc = -1;
 
 	if (conf_load(err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
@@ -196,37 +196,37 @@ setup_mint(void)
 		log_warnx("--mint: %s", err);
 		return -1;
 	}
-	todo = calloc((size_t)B.ndevs + 1, sizeof(*todo));
+	undone = calloc((size_t)B.ndevs + 1, sizeof(*undone));
 	missing = calloc((size_t)B.ndevs + 1, sizeof(*missing));
-	if (todo == NULL || missing == NULL)
+	if (undone == NULL || missing == NULL)
 		goto out;
 	for (i = 0; i < B.ndevs; i++)
 		if (B.devs[i].token == NULL) {
-			todo[n++] = i;
+			undone[n++] = i;
 			if (B.devs[i].device[0] == '\0')
 				snprintf(B.devs[i].device,
 				    sizeof(B.devs[i].device), "bench");
 		}
 	if (n > 0)
 		log_info("minting %d devices through chat-store", n);
-	if (pipeline(M_GET, todo, n) == -1)
+	if (pipeline(M_GET, undone, n) == -1)
 		goto out;
 	if (nmissing > 0)
 		log_info("creating %d users (one password hash each)",
 		    nmissing);
 	if (pipeline(M_CREATE, missing, nmissing) == -1 ||
-	    pipeline(M_DEVICE, todo, n) == -1)
+	    pipeline(M_DEVICE, undone, n) == -1)
 		goto out;
 	for (n = 0, i = 0; i < B.ngroups; i++)
 		if (B.groups[i].gid[0] == '\0')
-			todo[n++] = i;
-	if (pipeline(M_GROUP, todo, n) == -1)
+			undone[n++] = i;
+	if (pipeline(M_GROUP, undone, n) == -1)
 		goto out;
 	if (B.o.ws == NULL)
 		B.o.ws = strdup(conf_get("chatd_url"));
 	rc = 0;
 out:
-	free(todo);
+	free(undone);
 	free(missing);
 	ipc_sync_close(&st);
 	return rc;

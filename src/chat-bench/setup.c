@@ -186,10 +186,10 @@ fail:
 	return NULL;
 }
 
-/* Runs reqs (made by make(i) for every i in todo) SETUP_PARALLEL at a
+/* Runs reqs (made by make(i) for every i in undone) SETUP_PARALLEL at a
  * time, with their follow-ups. */
 static int
-run(struct req *(*make)(int), const int *todo, int n)
+run(struct req *(*make)(int), const int *undone, int n)
 {
 	CURLM *m = curl_multi_init();
 	int next = 0, running = 0, bad = 0, left;
@@ -197,7 +197,7 @@ run(struct req *(*make)(int), const int *todo, int n)
 
 	while (!bad && (next < n || running > 0)) {
 		while (next < n && running < SETUP_PARALLEL) {
-			struct req *r = make(todo[next++]);
+			struct req *r = make(undone[next++]);
 			if (r == NULL)
 				return -1;
 			curl_multi_add_handle(m, r->h);
@@ -262,37 +262,37 @@ discover(const char *token)
 int
 setup_http(void)
 {
-	int *todo, n = 0, i;
+	int *undone, n = 0, i;
 
 	if (B.o.api == NULL) {
 		log_warnx("the chat target needs --api URL (or --mint)");
 		return -1;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if ((todo = calloc((size_t)B.ndevs + 1, sizeof(*todo))) == NULL)
+	if ((undone = calloc((size_t)B.ndevs + 1, sizeof(*undone))) == NULL)
 		return -1;
 	for (i = 0; i < B.ndevs; i++)
 		if (B.devs[i].token == NULL)
-			todo[n++] = i;
+			undone[n++] = i;
 	if (n > 0)
 		log_info("signing up and logging in %d users (%d kept from "
 		    "before)", n, B.ndevs - n);
-	if (run(signup, todo, n) == -1)
+	if (run(signup, undone, n) == -1)
 		goto fail;
 	for (n = 0, i = 0; i < B.ngroups; i++)
 		if (B.groups[i].gid[0] == '\0')
-			todo[n++] = i;
+			undone[n++] = i;
 	if (n > 0)
 		log_info("making %d groups", n);
-	if (run(group_create, todo, n) == -1)
+	if (run(group_create, undone, n) == -1)
 		goto fail;
 	if (B.o.ws == NULL && chat_url[0] == '\0' && B.ndevs > 0)
 		discover(B.devs[0].token);
 	if (B.o.ws == NULL && chat_url[0] != '\0')
 		B.o.ws = strdup(chat_url);
-	free(todo);
+	free(undone);
 	return 0;
 fail:
-	free(todo);
+	free(undone);
 	return -1;
 }
