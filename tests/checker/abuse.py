@@ -15,13 +15,11 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "drivers"))
 import websockets  # noqa: E402
-from chatlib import HOME, Client, Ipc, b64u, login, make_users, token  # noqa
+from chatlib import HOME, Client, Ipc, api_call, b64u, login, make_users, token  # noqa
 
 ROWS = {}
 FAIL = []
@@ -39,18 +37,7 @@ def check(cond, what):
 
 
 def http(a, method, path, tok=None, body=None):
-    req = urllib.request.Request(a.api + path, method=method)
-    if tok:
-        req.add_header("Authorization", "Bearer " + tok)
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, data, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    return api_call(a.api, method, path, tok, body)
 
 
 async def attempt(url, auth_frame, headers=None, then_send=None,

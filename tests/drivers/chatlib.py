@@ -15,6 +15,8 @@ import json
 import os
 import socket
 import time
+import urllib.error
+import urllib.request
 
 import websockets
 
@@ -34,6 +36,22 @@ def token(user, device, gen, ttl=3600):
     enc = b64u(payload.encode())
     mac = hmac.new(secret, enc.encode(), hashlib.sha256).digest()
     return enc + "." + b64u(mac)
+
+
+def api_call(base, method, path, tok=None, body=None):
+    """One chat-api request: (status, decoded JSON body), errors included."""
+    req = urllib.request.Request(base + path, method=method)
+    if tok:
+        req.add_header("Authorization", "Bearer " + tok)
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, data, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
 
 
 class Ipc:
