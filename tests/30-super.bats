@@ -321,3 +321,87 @@ gone() { ! kill -0 "$1" 2>/dev/null; }
 	wait_until 15 gone "$SUPER_PID"
 	for p in $pids; do gone "$p"; done
 }
+
+@test "the backoff resets once a program has stayed up super_stable seconds" {
+	export CHAT_SUPER_STABLE=2
+	echo "v - $SVC v ok" | stack
+	start_super
+	# Two kills right after ready: 1 s, then 2 s.
+	for i in 1 2; do
+		wait_until 15 is_state v up
+		kill -KILL "$(field v pid)"
+		wait_until 5 is_state v backoff
+	done
+	wait_until 15 is_state v up
+	# Up past super_stable: the next pause is 1 s again.
+	stayed() { [ "$(field v uptime_ms)" -ge 2500 ]; }
+	wait_until 15 stayed
+	kill -KILL "$(field v pid)"
+	wait_until 5 is_state v backoff
+	assert_equal "$(grep -o 'v: restarting in [0-9]* ms' "$CHAT_HOME/log/chat-super.log" |
+	    awk '{ printf "%s ", $4 }')" "1000 2000 1000 "
+}
+
+@test "status gives each program's pid, state, uptime and restarts" {
+	echo "a - $SVC a ok" | stack
+	start_super
+	wait_until 10 is_state a up
+	uptime_grows() { [ "$(field a uptime_ms)" -ge 200 ]; }
+	wait_until 10 uptime_grows
+	assert_equal "$(ipc super '{"op":"status"}' |
+	    jq -c '.programs[0] | [(.pid|type), .state, (.uptime_ms|type), .restarts]')" \
+	    '["number","up","number",0]'
+	kill -0 "$(field a pid)"
+}
+
+@test "SIGINT stops the programs in reverse order like SIGTERM and leaves no process" {
+	stack <<-EOF
+	a - $SVC a ok
+	b a $SVC b ok
+	EOF
+	start_super
+	wait_until 10 is_state b up
+	pids=$(ipc super '{"op":"status"}' | jq -r '.programs[].pid')
+	kill -INT "$SUPER_PID"
+	wait_until 10 gone "$SUPER_PID"
+	wait "$SUPER_PID" && rc=0 || rc=$?
+	assert_equal "$rc" 0
+	assert_equal "$(awk '$1 == "stop" { printf "%s ", $2 }' "$EVENTS")" "b a "
+	for p in $pids; do gone "$p"; done
+	[ ! -e "$CHAT_RUN/super.sock" ]
+}
+
+@test "chat-run (make run): a new CHAT_HOME made, the built-in stack up, where things are printed, Ctrl-C stops it all" {
+	[ -x "$CHAT_BIN/chat-run" ] && [ -x "$CHAT_BIN/chat-api" ] ||
+	    skip "chat-run or chat-api is not built"
+	export CHAT_HOME="$BATS_TEST_TMPDIR/new/var"
+	unset CHAT_RUN
+	export CHAT_API_LISTEN=127.0.0.1:$(free_port)
+	export CHAT_CHATD_LISTEN=127.0.0.1:$(free_port)
+	export CHAT_CHATD_URL=ws://$CHAT_CHATD_LISTEN/v1/ws
+	out=$BATS_TEST_TMPDIR/run.out
+	"$CHAT_BIN/chat-run" > "$out" 2>&1 &
+	run_pid=$!
+	track_pid "$run_pid" chat-run
+	wait_for_sock "$CHAT_HOME/run/super.sock" 15
+	export CHAT_RUN=$CHAT_HOME/run
+	grep -q "HTTP API    http://$CHAT_API_LISTEN/v1/health" "$out"
+	grep -q "WebSocket   $CHAT_CHATD_URL" "$out"
+	grep -q "database    $CHAT_HOME/db" "$out"
+	all_up() {
+		[ "$(ipc super '{"op":"status"}' | jq -r '[.programs[].state] | unique | join(",")')" = up ]
+	}
+	wait_until 30 all_up
+	assert_equal "$(ipc super '{"op":"status"}' | jq -r '[.programs[].name] | join(" ")')" \
+	    "store route presence push chatd api"
+	health() { curl -sf "http://$CHAT_API_LISTEN/v1/health" | grep -q '"ok"'; }
+	wait_until 10 health
+	pids=$(ipc super '{"op":"status"}' | jq -r '.programs[].pid | values')
+	# chat-run became chat-super: Ctrl-C reaches it as SIGINT
+	kill -INT "$run_pid"
+	wait_until 15 gone "$run_pid"
+	wait "$run_pid" && rc=0 || rc=$?
+	assert_equal "$rc" 0
+	for p in $pids; do gone "$p"; done
+	[ ! -e "$CHAT_HOME/run/super.sock" ]
+}
