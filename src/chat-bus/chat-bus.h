@@ -34,8 +34,10 @@ struct busopts {
 	int		 discover;	/* attach --discover */
 	int		 every;		/* register --every (s) */
 	int		 ttl;		/* --ttl (s) of the discovery bucket */
+	int		 ttl_set;	/* --ttl given (else a lease's is conf's) */
 	int		 replicas;	/* register --replicas */
-	const char	*node;		/* register --node */
+	const char	*node;		/* register --node, serve --lease */
+	int		 lease;		/* serve --lease (or conf bus_leases) */
 };
 extern struct busopts bo;
 
@@ -114,5 +116,26 @@ int kv_mirror_start(struct bus *b, int ttl, char *err, size_t errlen);
 int kv_mirror_live(void);
 /* A chatd.list reply (consumes id) from the live entries. */
 jv kv_mirror_list(jv id);
+
+/* lease.c: one owner of a shard, by lease in the bucket chat_owners (see
+ * there).  gain runs when this process takes the lease, lose when it
+ * stops holding it (taken by another, or not renewed in time). */
+#define LEASE_BUCKET	"chat_owners"
+typedef void lease_fn(const char *why);
+int lease_start(struct ev_loop *loop, struct bus *b, const char *key,
+    const char *node, int ttl, int replicas, lease_fn *gain, lease_fn *lose,
+    char *err, size_t errlen);
+int lease_owner(void);
+/* 1 when requests may be answered: no lease runs, or ours has not reached
+ * its fence time (checked per request, as a pause may hold the timer). */
+int lease_valid(void);
+/* Adds {"lease":{key,node,owner,seq,taken,lost}} to r when a lease runs. */
+jv lease_status(jv r);
+/* Stops renewing: the lease lapses after the TTL. */
+void lease_stop(void);
+/* session.c: ends every open session (the lease moved away). */
+void session_end_all(const char *why);
+/* The host name, or bo.node, as a key word ([-_=a-zA-Z0-9]) in buf. */
+const char *node_name(char *buf, size_t len);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ev.h>
 
@@ -26,7 +27,7 @@ static const struct {
 	const char	*what;
 } modes[] = {
 	{ "serve", mode_serve, "NAME", "serve local socket NAME's requests "
-	    "on chat.NAME.0" },
+	    "on chat.NAME.0 (--lease: only while owning it)" },
 	{ "attach", mode_attach, "NAME", "listen on NAME.sock, send its "
 	    "requests (--session: connections) to chat.NAME.0" },
 	{ "register", mode_register, "[CHATD...]", "put this machine's "
@@ -47,7 +48,7 @@ usage(FILE *out)
 	    "[--sock PATH] [--session]\n"
 	    "                [--discover] [--every S] [--ttl S] [--node NAME] "
 	    "[--replicas N]\n"
-	    "                [--timeout MS] [--resend MS] [-n N] [-c K] "
+	    "                [--lease] [--timeout MS] [--resend MS] [-n N] [-c K] "
 	    "[--req JSON] MODE ARGS\n");
 	for (size_t i = 0; i < NMODES; i++)
 		fprintf(out, "  %-7s %-18s %s\n", modes[i].name, modes[i].args,
@@ -60,6 +61,26 @@ const char *
 default_subject(const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "chat.%s.0", name);
+	return buf;
+}
+
+/* KV keys are [-/_=.a-zA-Z0-9]: anything else in a host name becomes _. */
+const char *
+node_name(char *buf, size_t len)
+{
+	size_t i;
+
+	if (bo.node != NULL)
+		snprintf(buf, len, "%s", bo.node);
+	else if (gethostname(buf, len) == -1)
+		snprintf(buf, len, "node");
+	buf[len - 1] = '\0';
+	for (i = 0; buf[i] != '\0'; i++)
+		if (strchr("-_=", buf[i]) == NULL &&
+		    !(buf[i] >= 'a' && buf[i] <= 'z') &&
+		    !(buf[i] >= 'A' && buf[i] <= 'Z') &&
+		    !(buf[i] >= '0' && buf[i] <= '9'))
+			buf[i] = '_';
 	return buf;
 }
 
@@ -144,7 +165,7 @@ main(int argc, char **argv)
 {
 	enum { O_BUS = 256, O_SUBJ, O_QUEUE, O_SOCK, O_TIMEOUT, O_RESEND,
 	    O_REQ, O_SESSION, O_DISCOVER, O_EVERY, O_TTL, O_NODE,
-	    O_REPLICAS };
+	    O_REPLICAS, O_LEASE };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "bus", required_argument, NULL, O_BUS },
@@ -160,6 +181,7 @@ main(int argc, char **argv)
 		{ "ttl", required_argument, NULL, O_TTL },
 		{ "node", required_argument, NULL, O_NODE },
 		{ "replicas", required_argument, NULL, O_REPLICAS },
+		{ "lease", no_argument, NULL, O_LEASE },
 		{ NULL, 0, NULL, 0 }
 	};
 	char err[512];
@@ -179,6 +201,7 @@ main(int argc, char **argv)
 		case O_SESSION: bo.session = 1; break;
 		case O_DISCOVER: bo.discover = 1; break;
 		case O_NODE: bo.node = optarg; break;
+		case O_LEASE: bo.lease = 1; break;
 		case O_EVERY: case O_TTL: case O_REPLICAS:
 			if (num_opt(optarg, 1, ch == O_REPLICAS ? 5 : 86400,
 			    &v) == -1) {
@@ -187,7 +210,7 @@ main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			if (ch == O_EVERY) bo.every = (int)v;
-			else if (ch == O_TTL) bo.ttl = (int)v;
+			else if (ch == O_TTL) bo.ttl = (int)v, bo.ttl_set = 1;
 			else bo.replicas = (int)v;
 			break;
 		case O_TIMEOUT: case O_RESEND: case 'n': case 'c':

@@ -39,21 +39,6 @@ static char node[64];
 static int scan_run;		/* no names given: find the sockets */
 static unsigned long nputs;
 
-/* KV keys are [-/_=.a-zA-Z0-9]: anything else in a host name becomes _. */
-static void
-set_node(const char *n)
-{
-	size_t i;
-
-	snprintf(node, sizeof(node), "%s", n);
-	for (i = 0; node[i] != '\0'; i++)
-		if (strchr("-_=", node[i]) == NULL &&
-		    !(node[i] >= 'a' && node[i] <= 'z') &&
-		    !(node[i] >= 'A' && node[i] <= 'Z') &&
-		    !(node[i] >= '0' && node[i] <= '9'))
-			node[i] = '_';
-}
-
 static void
 add(struct ev_loop *loop, const char *name)
 {
@@ -155,17 +140,9 @@ int
 mode_register(int argc, char **argv)
 {
 	struct ev_loop *loop = ev_default_loop(0);
-	char host[64];
 	ev_timer tick;
 
-	if (bo.node != NULL)
-		set_node(bo.node);
-	else {
-		if (gethostname(host, sizeof(host)) == -1)
-			snprintf(host, sizeof(host), "node");
-		host[sizeof(host) - 1] = '\0';
-		set_node(host);
-	}
+	node_name(node, sizeof(node));
 	stop_on_signals(loop);
 	bus = bus_connect(loop, "chat-bus register", NULL);
 	kv_bucket_ensure(bus, bo.ttl, bo.replicas);

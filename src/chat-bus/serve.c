@@ -37,6 +37,8 @@ static struct fwd *out;
 static struct bus *bus;
 static struct ipc_client *local;
 static unsigned long forwarded;
+static struct bus_sub *sub;		/* NULL while a lease is not ours */
+static const char *subject, *queue;
 
 static void
 answer(const char *reply, jv r)
@@ -75,6 +77,13 @@ on_request(void *arg, struct bus_msg *m)
 	jv v;
 
 	(void)arg;
+	if (!lease_valid()) {
+		/* Not ours (any more): unanswered, so the requester resends
+		 * to whoever holds the lease. */
+		log_debug("a request on '%s' left to the lease's owner",
+		    bus_msg_subject(m));
+		return;
+	}
 	if ((op = bus_msg_header(m, "Chat-Session")) != NULL) {
 		if (strcmp(op, "open") == 0)
 			session_serve_open(m);
@@ -96,7 +105,7 @@ on_request(void *arg, struct bus_msg *m)
 	if ((op = json_str(v, "op", NULL)) != NULL &&
 	    strcmp(op, "bus.status") == 0) {
 		jv_free(v);
-		jv r = bus_status_reply(bus, id);
+		jv r = lease_status(bus_status_reply(bus, id));
 		answer(reply, jv_object_set(r, jv_string("forwarded"),
 		    jv_number((double)forwarded)));
 		return;
@@ -134,6 +143,60 @@ on_state(void *arg, int up)
 	session_bus_state(up);
 }
 
+static void on_request(void *arg, struct bus_msg *m);
+
+static void
+on_gain(const char *why)
+{
+	char err[512];
+
+	(void)why;
+	if (sub == NULL && (sub = bus_subscribe(bus, subject, queue,
+	    on_request, NULL, err, sizeof(err))) == NULL)
+		log_warnx("lease held but '%s' not served: %s", subject, err);
+	else
+		log_info("serving '%s': this process owns it", subject);
+}
+
+/* The lease went elsewhere: no new request is taken, and every session
+ * ends, so their programs open them again at the new owner. */
+static void
+on_lose(const char *why)
+{
+	if (sub != NULL)
+		bus_unsubscribe(sub);
+	sub = NULL;
+	session_end_all("the lease moved away");
+	log_info("no longer serving '%s': %s", subject, why);
+}
+
+/* "chat.route.0" -> "route.0": the lease's key. */
+static const char *
+lease_key(const char *subj)
+{
+	return strncmp(subj, "chat.", 5) == 0 ? subj + 5 : subj;
+}
+
+/* --lease, or NAME in the config key bus_leases (a comma list). */
+static int
+leased(const char *name)
+{
+	const char *l = conf_get("bus_leases");
+	size_t n = strlen(name);
+
+	if (bo.lease)
+		return 1;
+	for (const char *p = l; p != NULL && *p != '\0';
+	    p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' ||
+		    p[n] == '\0' || p[n] == ' '))
+			return 1;
+	}
+	return 0;
+}
+
 int
 mode_serve(int argc, char **argv)
 {
@@ -145,8 +208,9 @@ mode_serve(int argc, char **argv)
 		fprintf(stderr, "usage: chat-bus serve NAME\n");
 		return EXIT_USAGE;
 	}
-	const char *subject = bo.subject ? bo.subject :
+	subject = bo.subject ? bo.subject :
 	    default_subject(name, subj, sizeof(subj));
+	queue = bo.queue ? bo.queue : subject;
 	const char *sock = bo.sock ? bo.sock :
 	    conf_sock_path(name, path, sizeof(path));
 	if (sock == NULL)
@@ -158,16 +222,31 @@ mode_serve(int argc, char **argv)
 	bus = bus_connect(loop, name, on_state);
 	long long maxline = conf_int("ipc_max_line");
 	if (session_serve_start(loop, bus, sock, maxline > 0 ?
-	    (size_t)maxline : 0, err, sizeof(err)) == -1 ||
-	    bus_subscribe(bus, subject, bo.queue ? bo.queue : subject,
-	    on_request, NULL, err, sizeof(err)) == NULL)
+	    (size_t)maxline : 0, err, sizeof(err)) == -1)
 		fatalx(EXIT_TEMP, "%s", err);
-	log_info("serving '%s' on '%s' (queue group '%s')", sock, subject,
-	    bo.queue ? bo.queue : subject);
+	if (leased(name)) {
+		char node[64];
+		int ttl = bo.ttl_set ? bo.ttl : (int)conf_int("bus_lease_ttl");
+		if (ttl < 1)
+			fatalx(EXIT_USAGE, "bus_lease_ttl must be at least 1 s");
+		if (lease_start(loop, bus, lease_key(subject), node_name(node,
+		    sizeof(node)), ttl, bo.replicas, on_gain, on_lose, err,
+		    sizeof(err)) == -1)
+			fatalx(EXIT_TEMP, "%s", err);
+		log_info("standing by for '%s' on '%s' (lease '%s')", sock,
+		    subject, lease_key(subject));
+	} else {
+		if ((sub = bus_subscribe(bus, subject, queue, on_request, NULL,
+		    err, sizeof(err))) == NULL)
+			fatalx(EXIT_TEMP, "%s", err);
+		log_info("serving '%s' on '%s' (queue group '%s')", sock,
+		    subject, queue);
+	}
 	notify_ready();
 	ev_run(loop, 0);
 	log_info("stopped with %zu requests unanswered by '%s' (their "
 	    "requesters resend them)", ipc_client_pending(local), sock);
+	lease_stop();
 	session_stop();
 	bus_close(bus);
 	ipc_client_free(local);

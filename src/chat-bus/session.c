@@ -440,6 +440,13 @@ start(struct ev_loop *loop, struct bus *b, char *err, size_t errlen)
 }
 
 void
+session_end_all(const char *why)
+{
+	while (S.all != NULL)
+		end(S.all, why, 1);
+}
+
+void
 session_stop(void)
 {
 	while (S.all != NULL)
