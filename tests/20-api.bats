@@ -430,3 +430,31 @@ PY
 	run "$CHAT_BIN/chat-api" --listen nonsense
 	[ "$status" = 100 ]
 }
+
+@test "a password is stored only as a yescrypt hash: not in the database, not in a log" {
+	pw='Plain-Text-Sesame-42'
+	req POST /v1/signup "{\"user\":\"alice\",\"password\":\"$pw\"}"
+	expect 201
+	req POST /v1/login "{\"user\":\"alice\",\"password\":\"$pw\"}"
+	expect 200
+	run ipc store '{"op":"get","key":"u/alice"}'
+	[[ "$(jqr "$output" .value.hash)" == '$y$'* ]]
+	stop_pid "$API_PID"
+	stop_pid "$STORE_PID"
+	run "$CHAT_BIN/chat-store" export
+	assert_success
+	refute_output --partial "$pw"
+	! grep -rqa -- "$pw" "$CHAT_HOME/db" "$CHAT_HOME/log"
+}
+
+@test "the secret made at first start is kept: a token outlives a chat-api restart" {
+	signup alice
+	login alice
+	secret=$(od -An -tx1 "$CHAT_HOME/etc/secret")
+	stop_pid "$API_PID"
+	start_api
+	[ "$(od -An -tx1 "$CHAT_HOME/etc/secret")" = "$secret" ]
+	[ "$(stat -c %a "$CHAT_HOME/etc/secret")" = 600 ]
+	req GET /v1/friends "" "$TOKEN"
+	expect 200
+}
