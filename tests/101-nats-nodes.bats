@@ -206,6 +206,12 @@ kv_keys() {
 }
 
 kv_keys_are() { [ "$(kv_keys)" = "$1" ]; }
+# kv_keys_match NAME...: a key ends with each NAME (any node name).
+kv_keys_match() {
+	local k n
+	k=$(kv_keys)
+	for n in "$@"; do [[ " $k" == *".$n "* ]] || return 1; done
+}
 
 @test "discovery: chatds registered in the chat_chatd bucket with a TTL; /v1/discover on either node names the least-loaded live one" {
 	start_node_a
@@ -302,4 +308,45 @@ kv_keys_are() { [ "$(kv_keys)" = "$1" ]; }
 	cat "$BATS_TEST_TMPDIR/drv.err" "$BATS_TEST_TMPDIR/drv.out"
 	echo "# $(cat "$BATS_TEST_TMPDIR/drv.out")" >&3
 	grep -q '"ok": true' "$BATS_TEST_TMPDIR/drv.out"
+}
+
+# super_states HOME: that node's chat-super status, one "name state" a line.
+super_states() {
+	CHAT_RUN=$1/run ipc super '{"op":"status"}' |
+	    jq -r '.programs[] | "\(.name) \(.state)"'
+}
+all_up() {
+	local s
+	s=$(super_states "$1") || return 1
+	[ -n "$s" ] && ! echo "$s" | grep -qv ' up$'
+}
+
+@test "nodes: each node is one command (chat-super with bus and node_services); devices on both exchange 1:1, group and presence" {
+	A_PORT=$(free_port) B_PORT=$(free_port)
+	API_A=$(free_port) API_B=$(free_port)
+	printf 'bus = %s\nchatd_listen = 127.0.0.1:%s\napi_listen = 127.0.0.1:%s\n' \
+	    "${NATS_URL[1]}" "$A_PORT" "$API_A" >> "$A_HOME/etc/chat.conf"
+	printf 'bus = %s\nnode_services = chatd, api\nnode_id = 2\nchatd_listen = 127.0.0.1:%s\napi_listen = 127.0.0.1:%s\n' \
+	    "${NATS_URL[2]}" "$B_PORT" "$API_B" >> "$B_HOME/etc/chat.conf"
+	start_daemon chat-super
+	wait_until 60 all_up "$A_HOME"
+	cp "$A_HOME/etc/secret" "$B_HOME/etc/secret"
+	on_b start_daemon chat-super
+	wait_until 60 all_up "$B_HOME"
+	# Node B runs chatd and chat-api; store, route and presence are the
+	# bus's (chat-bus attach), push too.
+	run on_b "$CHAT_BIN/chat-super" --print-config
+	assert_output --partial "route      -              chat-bus --session --discover attach route"
+	assert_output --partial "store      -              chat-bus attach store"
+	refute_output --partial "chat-route"
+	assert_equal "$(super_states "$B_HOME" | awk '{print $1}' | sort | paste -sd' ')" \
+	    "api bus-register chatd presence push route store"
+	assert_equal "$(super_states "$A_HOME" | awk '{print $1}' | sort | paste -sd' ')" \
+	    "api bus-presence bus-push bus-register bus-route bus-store chatd presence push route store"
+	URL_A="ws://127.0.0.1:$A_PORT/v1/ws" URL_B="ws://127.0.0.1:$B_PORT/v1/ws"
+	wait_until 30 route_knows "chatd-$B_PORT"
+	drive exchange --url-a "$URL_A" --url-b "$URL_B"
+	# Both chatds are in the discovery bucket, put by each node's
+	# bus-register.
+	wait_until 30 kv_keys_match "chatd-$A_PORT" "chatd-$B_PORT"
 }

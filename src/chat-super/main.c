@@ -24,7 +24,9 @@ static const char usage[] =
 	"usage: chat-super [--foreground] [--print-config] [--help]\n"
 	"  runs the programs of $CHAT_HOME/etc/stack.conf (or the built-in\n"
 	"  stack) for CHAT_HOME (default ./var), in the foreground, until\n"
-	"  SIGTERM or SIGINT; --print-config prints the stack and exits\n";
+	"  SIGTERM or SIGINT; --print-config prints the stack and exits.\n"
+	"  With 'bus' set in chat.conf the built-in stack is a node's: the\n"
+	"  services of 'node_services', the rest reached with chat-bus\n";
 
 static struct super sp;
 

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "super.h"
 
 static const char builtin_stack[] =
@@ -273,6 +274,16 @@ stack_load(struct super *sp, const char *path, char *err, size_t errlen)
 	}
 	snprintf(sp->source, sizeof(sp->source), "%s",
 	    f != NULL ? path : "built-in");
+	if (f == NULL && *conf_get("bus") != '\0') {
+		static char node[4096];
+		if (node_stack(node, sizeof(node), why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "%s", why);
+			return -1;
+		}
+		text = node;
+		snprintf(sp->source, sizeof(sp->source), "built-in node "
+		    "(bus; node_services '%s')", conf_get("node_services"));
+	}
 	for (;;) {
 		if (f != NULL) {
 			if (fgets(buf, sizeof(buf), f) == NULL)

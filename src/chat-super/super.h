@@ -82,6 +82,16 @@ int stack_load(struct super *sp, const char *path, char *err, size_t errlen);
 /* Writes the stack, one line a program, in the stack.conf format. */
 void stack_print(const struct super *sp, FILE *out);
 
+/* node.c */
+
+/*
+ * With the config key bus set: the stack of a node, in stack.conf's format,
+ * into buf: the services of node_services run here (each also served on
+ * the bus), the others reached through chat-bus.  0, or -1 with err (an
+ * unknown service, buf too small).
+ */
+int node_stack(char *buf, size_t len, char *err, size_t errlen);
+
 /* svc.c */
 
 /* Starts every waiting program whose needs are all up (or skipped). */
