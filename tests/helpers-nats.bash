@@ -6,6 +6,7 @@
 # In a suite:  load helpers; load helpers-nats
 #              nats_cluster_start   # sets NATS_URL[1..3], NATS_PID[1..3],
 #                                   # NATS_MON[1..3] and NATS_URLS (all)
+#   NATS_LISTEN=0.0.0.0 before it: clients may come from a namespace
 #
 # Needs Debian's nats-server (make deps); a suite skips without it.
 
@@ -20,7 +21,7 @@ nats_conf() {
     nats-route://127.0.0.1:$r"; done
 	cat > "$dir/nats.conf" <<EOF
 server_name: n$i
-listen: 127.0.0.1:$port
+listen: ${NATS_LISTEN:-127.0.0.1}:$port
 http: 127.0.0.1:$mon
 jetstream {
   store_dir: "$dir/js"
