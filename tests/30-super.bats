@@ -388,6 +388,9 @@ gone() { ! kill -0 "$1" 2>/dev/null; }
 	grep -q "HTTP API    http://$CHAT_API_LISTEN/v1/health" "$out"
 	grep -q "WebSocket   $CHAT_CHATD_URL" "$out"
 	grep -q "database    $CHAT_HOME/db" "$out"
+	for d in "" /etc /log /db /run; do
+		[ "$(stat -c %a "$CHAT_HOME$d")" = 700 ]
+	done
 	all_up() {
 		[ "$(ipc super '{"op":"status"}' | jq -r '[.programs[].state] | unique | join(",")')" = up ]
 	}
@@ -404,4 +407,43 @@ gone() { ! kill -0 "$1" 2>/dev/null; }
 	assert_equal "$rc" 0
 	for p in $pids; do gone "$p"; done
 	[ ! -e "$CHAT_HOME/run/super.sock" ]
+}
+
+@test "stack.conf: NAME=value words and quotes set a program's environment; --print-config marks what is not installed" {
+	wrap=$BATS_TEST_TMPDIR/wrap
+	printf '#!/bin/sh\necho "FOO is <$FOO>" >&2\nexec "$@"\n' > "$wrap"
+	chmod +x "$wrap"
+	stack <<-EOF
+	e - FOO="two words" $wrap $SVC e ok
+	m - no-such-program
+	EOF
+	run "$CHAT_BIN/chat-super" --print-config
+	assert_success
+	assert_line --regexp '^m +- +no-such-program +# skipped: not installed$'
+	start_super
+	wait_until 10 is_state e up
+	grep -q 'FOO is <two words>' "$CHAT_HOME/log/e.log"
+	assert_equal "$(field m state)" skipped
+}
+
+@test "SIGHUP is ignored; a second SIGTERM during the stop SIGKILLs at once" {
+	export CHAT_SUPER_STOP_GRACE=60
+	stack <<-EOF
+	a - $SVC a ok
+	s a $SVC s stubborn
+	EOF
+	start_super
+	wait_until 10 is_state s up
+	pid=$(field s pid)
+	kill -HUP "$SUPER_PID"
+	wait_until 5 grep -q "SIGHUP ignored" "$CHAT_HOME/log/chat-super.log"
+	assert_equal "$(field s pid)" "$pid"
+	assert_equal "$(field s state)" up
+	kill -TERM "$SUPER_PID"
+	wait_until 5 grep -q "s: ignoring SIGTERM" "$CHAT_HOME/log/s.log"
+	# the stubborn one would hold the stop for its 60 s grace
+	kill -TERM "$SUPER_PID"
+	wait_until 10 gone "$pid"
+	wait_until 10 gone "$SUPER_PID"
+	[ ! -e "$CHAT_RUN/super.sock" ]
 }
