@@ -212,3 +212,73 @@ DOC='{"users":[{"name":"ann","age":31,"team":"red"},{"name":"bo","age":45,"team"
 	wait_until 5 grep -q four "$BATS_TEST_TMPDIR/follow"
 	! grep -q two "$BATS_TEST_TMPDIR/follow"
 }
+
+@test "chatctl users pages through more than one page (1,001 users); groups likewise (1,001 groups)" {
+	[ -x "$CHAT_BIN/chat-store" ] || skip "chat-store is not built"
+	for i in $(seq -w 1 1001); do
+		printf '{"key":"u/u%s","value":{"user":"u%s","display_name":"U%s","created_at":1,"hash":"x"}}\n' "$i" "$i" "$i"
+		printf '{"key":"g/g_%s","value":{"name":"G%s","owner":"u%s","created_at":1}}\n' "$i" "$i" "$i"
+		printf '{"key":"gm/g_%s/u%s","value":{}}\n' "$i" "$i"
+	done | "$CHAT_BIN/chat-store" import
+	start_daemon chat-store
+	wait_for_sock "$CHAT_RUN/store.sock" 15
+	run "$CTL" users --raw --filter .user
+	assert_success
+	assert_equal "${#lines[@]}" 1001
+	assert_equal "${lines[1000]}" u1001
+	run "$CTL" groups --raw --filter .group
+	assert_success
+	assert_equal "${#lines[@]}" 1001
+}
+
+@test "chatctl history --limit and --before with the real chat-store" {
+	[ -x "$CHAT_BIN/chat-store" ] || skip "chat-store is not built"
+	start_daemon chat-store
+	wait_for_sock "$CHAT_RUN/store.sock" 15
+	ipc store '{"op":"user.create","user":"ann","password":"secret-pw1"}'
+	ipc store '{"op":"user.create","user":"bo","password":"secret-pw2"}'
+	for i in 1 2 3 4; do
+		ids[$i]=$(ipc store '{"op":"msg.append","from":"ann","device":"d1","cid":"c'$i'","to":"bo","body":"m'$i'"}' | jq -r .mid)
+	done
+	run "$CTL" history ann bo --limit 2 --raw --filter .body
+	assert_success
+	assert_output "$(printf 'm3\nm4')"
+	run "$CTL" history ann bo --before "${ids[3]}" --raw --filter .body
+	assert_output "$(printf 'm1\nm2')"
+	run "$CTL" history bo ann --before "${ids[3]}" --limit 1 --raw --filter .body
+	assert_output m2
+}
+
+@test "a filter failing on one object goes on with the next, and the exit status is 1" {
+	fake store
+	run "$CTL" users --raw --filter 'if .user == "bob" then error("no bob") else .user end'
+	assert_equal "$status" 1
+	assert_line --index 0 alice
+	assert_line --partial "chatctl: filter error:"
+	assert_line carol
+}
+
+@test "chatctl --timeout: a program that never answers exits 111 after that long" {
+	"$PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+c, _ = s.accept(); time.sleep(60)' "$CHAT_RUN/mute.sock" &
+	track_pid $! mute
+	wait_for_sock "$CHAT_RUN/mute.sock"
+	run timeout 20 "$CTL" --timeout 300 call mute '{"op":"ping"}'
+	assert_equal "$status" 111
+}
+
+@test "chatctl logs -f reads a truncated log again from its start" {
+	printf 'one\ntwo\n' > "$CHAT_HOME/log/x.log"
+	"$CTL" logs x -f > "$BATS_TEST_TMPDIR/follow" &
+	track_pid $! chatctl
+	wait_until 5 grep -q two "$BATS_TEST_TMPDIR/follow"
+	: > "$CHAT_HOME/log/x.log"
+	echo after >> "$CHAT_HOME/log/x.log"
+	wait_until 5 grep -q after "$BATS_TEST_TMPDIR/follow"
+	# and a file replaced by another (rotation by rename)
+	echo renamed > "$BATS_TEST_TMPDIR/new.log"
+	mv "$BATS_TEST_TMPDIR/new.log" "$CHAT_HOME/log/x.log"
+	wait_until 5 grep -q renamed "$BATS_TEST_TMPDIR/follow"
+}
