@@ -42,9 +42,40 @@ chat_no_sanitizer_reports() {
 	    --include='*.log' --include='*.out' "$CHAT_HOME/log"
 }
 
-# A free TCP port on 127.0.0.1 (the kernel picks it).
+# A free TCP port on 127.0.0.1.  It is taken below the kernel's ephemeral
+# range, so no outgoing connection (of this suite or another one running at
+# the same time) can be given it before the daemon binds it, and it is
+# reserved by a file in $CHAT_PORT_DIR (tests/run shares one among the
+# suites it runs in parallel) so no other suite of the run is handed it.
 free_port() {
-	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	"$PY" - "${CHAT_PORT_DIR:-$BATS_RUN_TMPDIR/ports}" <<'PY'
+import os, random, socket, sys
+d = sys.argv[1]
+os.makedirs(d, exist_ok=True)
+try:
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    lo = 32768
+def bindable(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for _ in range(500 if lo > 11000 else 0):
+    p = random.randrange(10000, lo)
+    try:
+        os.close(os.open(os.path.join(d, str(p)), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        continue
+    if bindable(p):
+        print(p)
+        sys.exit(0)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])
+PY
 }
 
 # start_daemon NAME [ARGS...]: runs $CHAT_BIN/NAME in the background with its
