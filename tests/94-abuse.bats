@@ -78,3 +78,19 @@ still_up() {
 	! grep -rq "$secret" "$CHAT_HOME/log/"
 	still_up
 }
+
+@test "row 28: one user opens 300 idle WebSockets, each its own device: 10 held (max_conns_per_user), 290 refused with 4004, others served, a device reconnecting replaces its old one" {
+	stop_all
+	: > "$CHAT_HOME/etc/chat.conf"; rm -f "$CHAT_HOME/etc/.conf-done"
+	conf auth_timeout 2
+	conf max_conns_per_user 10
+	super_start
+	run "$PY" "$ABUSE" conns --url "$URL" --api "$API" -n 300 --cap 10
+	echo "$output"
+	assert_success
+	run ipc "chatd-$CHATD_PORT" '{"op":"status"}'
+	[ "$(jq .refused_per_user <<<"$output")" -ge 290 ]
+	# One line for the flood, not one a refusal.
+	[ "$(grep -c "max_conns_per_user" "$CHAT_HOME/log/chatd.log")" -le 2 ]
+	still_up
+}

@@ -39,6 +39,7 @@
 #define CLOSE_NO_AUTH		4001	/* no auth in time, or not first */
 #define CLOSE_REPLACED		4002	/* the device connected again */
 #define CLOSE_UNAUTHORIZED	4003	/* token refused, or logged out */
+#define CLOSE_TOO_MANY		4004	/* over max_conns_per_user */
 
 /*
  * An outgoing frame, reference counted so one buffer serves every device a

@@ -52,6 +52,9 @@ op_status(jv req, jv reply)
 	SET(reply, "presence", presence_status());
 	SET(reply, "refused_per_ip", jv_number((double)limits_refused()));
 	SET(reply, "peers", jv_number((double)limits_peers()));
+	SET(reply, "refused_per_user",
+	    jv_number((double)limits_user_refused()));
+	SET(reply, "users_counted", jv_number((double)limits_users()));
 	return reply;
 }
 

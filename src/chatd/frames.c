@@ -23,6 +23,7 @@
 #include "id.h"
 #include "ipc.h"
 #include "jflat.h"
+#include "limits.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
@@ -215,6 +216,16 @@ frame_auth(struct conn *c, jv f)
 	c->keylen = (size_t)snprintf(c->key, sizeof(c->key), "%s/%s", c->user,
 	    c->device);
 	c->tok_gen = cl.gen;
+	/* max_conns_per_user, before chat-store is asked anything; a device
+	 * connecting again replaces its older connection, so it may. */
+	if (limits_user_take(c->wsi, c->user, conn_lookup(c->key,
+	    c->keylen) != NULL) == -1) {
+		c->keylen = 0;
+		conn_error(c, NULL, "too_many_connections", "'%s' has too many "
+		    "connections open: close one first", c->user);
+		conn_close(c, CLOSE_TOO_MANY, "too many connections", 1);
+		goto out;
+	}
 	c->state = CONN_AUTHING;
 	/* Hold further frames until we know: a client may pipeline sends
 	 * right behind its auth. */

@@ -7,6 +7,10 @@
  * chain, WSI_CREATE for the wsi it makes of it: the address checked in the
  * first is kept for the second.  Other wsis (listeners, lws's own pipe)
  * are created with nothing pending and are not tracked.
+ *
+ * Users are counted in two more tables of the same kinds (user name ->
+ * struct peer, wsi -> struct tracked), filled at auth and emptied at
+ * WSI_DESTROY like the others.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -30,7 +34,9 @@ struct tracked {
 };
 
 static struct strmap peers, wsis;
-static unsigned cap;
+static struct strmap users, uwsis;	/* max_conns_per_user */
+static unsigned cap, ucap;
+static unsigned long urefused;
 static char pending[INET6_ADDRSTRLEN];	/* checked, its wsi not yet made */
 static unsigned long refused;
 
@@ -40,21 +46,28 @@ limits_init(unsigned max)
 	cap = max;
 	strmap_init(&peers);
 	strmap_init(&wsis);
+	strmap_init(&users);
+	strmap_init(&uwsis);
+}
+
+static void
+free_all(struct strmap *m)
+{
+	size_t i = 0;
+	void *v;
+
+	while ((v = strmap_next(m, &i)) != NULL)
+		free(v);
+	strmap_free(m);
 }
 
 void
 limits_free(void)
 {
-	size_t i = 0;
-	void *v;
-
-	while ((v = strmap_next(&wsis, &i)) != NULL)
-		free(v);
-	i = 0;
-	while ((v = strmap_next(&peers, &i)) != NULL)
-		free(v);
-	strmap_free(&wsis);
-	strmap_free(&peers);
+	free_all(&wsis);
+	free_all(&peers);
+	free_all(&uwsis);
+	free_all(&users);
 }
 
 static int
@@ -135,17 +148,24 @@ out:
 }
 
 static void
-on_destroy(struct lws *wsi)
+untrack(struct strmap *byname, struct strmap *bywsi, struct lws *wsi)
 {
-	struct tracked *t = strmap_del(&wsis, (const char *)&wsi, sizeof(wsi));
+	struct tracked *t = strmap_del(bywsi, (const char *)&wsi, sizeof(wsi));
 
 	if (t == NULL)
 		return;
 	if (--t->peer->n == 0) {
-		strmap_del(&peers, t->peer->addr, strlen(t->peer->addr));
+		strmap_del(byname, t->peer->addr, strlen(t->peer->addr));
 		free(t->peer);
 	}
 	free(t);
+}
+
+static void
+on_destroy(struct lws *wsi)
+{
+	untrack(&peers, &wsis, wsi);
+	untrack(&users, &uwsis, wsi);
 }
 
 int
@@ -175,4 +195,67 @@ unsigned long
 limits_peers(void)
 {
 	return peers.n;
+}
+
+void
+limits_user_init(unsigned max)
+{
+	ucap = max;
+}
+
+int
+limits_user_take(struct lws *wsi, const char *user, int force)
+{
+	size_t len = strlen(user);
+	struct peer *u;
+	struct tracked *t;
+
+	if (ucap == 0 || len >= sizeof(u->addr) ||
+	    strmap_get(&uwsis, (const char *)&wsi, sizeof(wsi)) != NULL)
+		return 0;
+	u = strmap_get(&users, user, len);
+	if (u != NULL && u->n >= ucap && !force) {
+		if (urefused++ % 1000 == 0)	/* a flood: not a line each */
+			log_warnx("'%s' holds %u connections "
+			    "(max_conns_per_user): refusing more (%lu refused "
+			    "so far)", user, u->n, urefused);
+		return -1;
+	}
+	if (u == NULL) {
+		if ((u = calloc(1, sizeof(*u))) == NULL)
+			return 0;	/* uncounted rather than refused */
+		memcpy(u->addr, user, len + 1);
+		if (strmap_put(&users, u->addr, len, u) == STRMAP_NOMEM) {
+			free(u);
+			return 0;
+		}
+	}
+	if ((t = malloc(sizeof(*t))) == NULL)
+		goto out;
+	t->wsi = wsi;
+	t->peer = u;
+	if (strmap_put(&uwsis, (const char *)&t->wsi, sizeof(t->wsi), t) ==
+	    STRMAP_NOMEM) {
+		free(t);
+		goto out;
+	}
+	u->n++;
+out:
+	if (u->n == 0) {
+		strmap_del(&users, u->addr, len);
+		free(u);
+	}
+	return 0;
+}
+
+unsigned long
+limits_user_refused(void)
+{
+	return urefused;
+}
+
+unsigned long
+limits_users(void)
+{
+	return users.n;
 }

@@ -249,6 +249,7 @@ ws_start(char *err, size_t errlen)
 	/* The whole request head, however slowly it trickles (slowloris). */
 	info.timeout_secs_ah_idle = (unsigned)conf_int("handshake_timeout");
 	limits_init((unsigned)conf_int("max_conns_per_ip"));
+	limits_user_init((unsigned)conf_int("max_conns_per_user"));
 	/* A silent connection gets a PING, then is hung up on. */
 	retry.secs_since_valid_ping = (uint16_t)(chatd.hangup_secs / 2 > 0 ?
 	    chatd.hangup_secs / 2 : 1);

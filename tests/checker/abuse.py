@@ -396,6 +396,69 @@ async def rate(a, store):
             "flood_p99_ms": round(p99 * 1e3, 1), "secret": secret}
 
 
+async def hold(url, tok, wait=10):
+    """One device's WebSocket, authenticated and left idle: (client, "ready")
+    or (client, close code, error codes) once refused."""
+    c = Client(url, tok[0], tok[1], tok[2])
+    try:
+        await c.connect(wait_synced=False)
+        end = time.monotonic() + wait
+        while c.ready is None and c.close_code is None and \
+                not c.reader.done():
+            if time.monotonic() > end:
+                return c, "timeout"
+            await asyncio.sleep(0.01)
+    except Exception as e:
+        return c, "no-connect %s" % e
+    if c.ready is not None:
+        return c, "ready"
+    await c.wait_closed()
+    return c, (c.close_code, tuple(e.get("code") for e in c.errors))
+
+
+@row
+async def conns(a, store):
+    """Row 28: one user opens a.n idle WebSockets, each its own device: the
+    first a.cap are served, the rest refused at auth (error
+    too_many_connections, close 4004) while another user is served; a
+    device connecting again at the cap replaces its old connection, and a
+    closed one frees its place."""
+    make_users(store, ["hog", "calm1", "calm2"])
+    devs = [("hog",) + login(store, "hog") for _ in range(a.n)]
+    t0 = time.monotonic()
+    held, refused, other = [], [], []
+    for i in range(0, a.n, 100):       # 100 at a time: a flood, not a DoS
+        for c, r in await asyncio.gather(*[hold(a.url, d)
+                                           for d in devs[i:i + 100]]):
+            (held if r == "ready" else refused).append((c, r))
+    secs = time.monotonic() - t0
+    check(len(held) == a.cap, "%d of %d held, cap %d" % (
+        len(held), a.n, a.cap))
+    bad = [r for _, r in refused if r != (4004, ("too_many_connections",))]
+    check(not bad, "refusals not 4004/too_many_connections: %s" % bad[:3])
+    # Another user is served and chats while the hog holds its cap.
+    c1 = await Client(a.url, "calm1", *login(store, "calm1")).connect()
+    c2 = await Client(a.url, "calm2", *login(store, "calm2")).connect()
+    r = await c1.send("calm-1", "hi", to="calm2")
+    check(r["type"] == "ack", "calm send at the hog's cap: %s" % r)
+    await c2.wait_msgs(1)
+    # A held device connecting again is let in, its old connection closed.
+    old = held[0][0]
+    again, r = await hold(a.url, ("hog", old.device, old.tok))
+    check(r == "ready", "a held device connecting again: %s" % (r,))
+    code = await old.wait_closed()
+    check(code == 4002, "the replaced connection closed with %s" % code)
+    # A closed connection frees its place, and only one.
+    await held[1][0].close()
+    await asyncio.sleep(0.3)
+    extra = [("hog",) + login(store, "hog") for _ in range(2)]
+    got = [r for _, r in [await hold(a.url, d) for d in extra]]
+    check(got[0] == "ready" and got[1] != "ready",
+          "after one close, two more: %s" % (got,))
+    return {"opened": a.n, "held": len(held), "refused": len(refused),
+            "secs": round(secs, 2)}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("row", choices=sorted(ROWS))
@@ -405,7 +468,14 @@ def main():
     p.add_argument("--rate", type=int, default=20)
     p.add_argument("--burst", type=int, default=100)
     p.add_argument("--auth-wait", type=float, default=3)
+    p.add_argument("--cap", type=int, default=64)
+    p.add_argument("--src", help="connect WebSockets from this address "
+                   "(another loopback: max_conns_per_ip is not the test)")
     a = p.parse_args()
+    if a.src:
+        connect = websockets.connect
+        websockets.connect = lambda *x, **k: connect(
+            *x, local_addr=(a.src, 0), **k)
     store = Ipc("store")
 
     async def go():

@@ -226,6 +226,8 @@ slowloris() {
 		awk -v c="$(jqr "$r" .closed_s)" -v h="$hs" \
 		    'BEGIN { exit !(c != "null" && c >= h - 0.5 && c <= h + 1) }'
 	done
+	# A test may add its own attack here (row 28's 2,000 idle WebSockets).
+	if declare -F slowloris_during >/dev/null; then slowloris_during; fi
 	# Sessions keep chatting through it.
 	more_acked 200 60
 	wait "$sampler"
