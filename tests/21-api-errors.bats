@@ -361,3 +361,67 @@ except Exception: pass' "$API_PORT" || true
 	run ipc api '{"op":"status"}'
 	[ "$(jqr "$output" .r5xx)" = 0 ]
 }
+
+@test "HEAD and OPTIONS on /v1/ are 405; a chunked body is 411 length_required" {
+	# curl -I: a HEAD answer has no body to wait for
+	code=$(curl -s -I -o /dev/null -w '%{http_code}' "$API/v1/health")
+	[ "$code" = 405 ]
+	req OPTIONS /v1/health
+	fails 405 method_not_allowed
+	code=$(curl -s -o "$BATS_TEST_TMPDIR/out" -w '%{http_code}' -H 'Expect:' \
+	    -H 'Transfer-Encoding: chunked' -d '{"user":"alice","password":"password-x"}' "$API/v1/signup")
+	[ "$code" = 411 ]
+	[ "$(jq -r .error.code "$BATS_TEST_TMPDIR/out")" = length_required ]
+	req GET /v1/health
+	[ "$code" = 200 ]
+}
+
+@test "the order of checks: 404, then 405, then 413, then 401, then 400" {
+	head -c 65537 /dev/zero | tr '\0' ' ' > "$BATS_TEST_TMPDIR/big"
+	big() { code=$(curl -s -o "$BATS_TEST_TMPDIR/out" -w '%{http_code}' -H 'Expect:' \
+	    -X "$1" --data-binary @"$BATS_TEST_TMPDIR/big" "$API$2"); }
+	big POST /v1/nope
+	[ "$code" = 404 ]
+	big POST /v1/friends
+	[ "$code" = 405 ]
+	big POST /v1/groups		# needs a token, but the size comes first
+	[ "$code" = 413 ]
+	req POST /v1/groups '{"name":7}'
+	fails 401 unauthorized
+}
+
+@test "names in paths are lower-cased; a group's members may be left out; more than 500 presence names is 400" {
+	signup alice
+	login alice
+	req GET /v1/users/ALICE "" "$TOKEN"
+	[ "$code" = 200 ]
+	[ "$(jqr "$body" .user)" = alice ]
+	req POST /v1/groups '{"name":"solo"}' "$TOKEN"
+	[ "$code" = 201 ]
+	[ "$(jqr "$body" '.members | join(",")')" = alice ]
+	names=$(seq -f 'u%g' 1 501 | paste -sd,)
+	req GET "/v1/presence?users=$names" "" "$TOKEN"
+	fails 400 bad_request "'users'"
+	names=$(seq -f 'u%g' 1 500 | paste -sd,)
+	req GET "/v1/presence?users=$names" "" "$TOKEN"
+	[ "$code" = 200 ]
+}
+
+@test "login gives the token's expiry; chat-api exits 0 on SIGTERM and SIGINT, 111 when its port is taken" {
+	signup alice
+	req POST /v1/login '{"user":"alice","password":"password-alice"}'
+	[ "$code" = 200 ]
+	now=$(date +%s)
+	exp=$(jqr "$body" .expires)
+	# token_ttl is 30 days by default
+	[ "$exp" -ge $((now + 2592000 - 60)) ] && [ "$exp" -le $((now + 2592000 + 60)) ]
+	run timeout 10 "$CHAT_BIN/chat-api" --listen "127.0.0.1:$API_PORT"
+	assert_equal "$status" 111
+	kill -0 "$API_PID"
+	for sig in TERM INT; do
+		kill -"$sig" "$API_PID"
+		wait "$API_PID" && rc=0 || rc=$?
+		assert_equal "$rc" 0
+		start_api
+	done
+}
