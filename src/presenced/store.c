@@ -71,6 +71,7 @@ unsigned long pres_publish_queued(void) { return pub_queued; }
 
 struct ipc_client *pres_store(void) { return store; }
 
+/* Logs a failed reply; consumes reply. */
 static void
 store_error(const char *what, const char *user, jv reply)
 {
@@ -81,6 +82,7 @@ store_error(const char *what, const char *user, jv reply)
 	log_warnx("chat-store %s for '%s' failed: %s", what, user,
 	    msg ? msg : "no reason given");
 	jv_free(e);
+	jv_free(reply);
 }
 
 /* Loading */
