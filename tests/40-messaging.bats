@@ -167,3 +167,24 @@ drive() {
 	run ipc presence '{"op":"status"}'
 	[ "$(jqr "$output" '.connects >= 3 and .byes >= 1')" = true ]
 }
+
+# conns_are URL1 N1 URL2 N2: chat-route's chatd.list gives these loads.
+conns_are() {
+	local r
+	r=$(ipc route '{"op":"chatd.list"}')
+	[ "$(jqr "$r" "[.chatds[] | select(.url == \"$1\") | .conns] == [$2] and [.chatds[] | select(.url == \"$3\") | .conns] == [$4]")" = true ]
+}
+
+@test "each chatd reports its open connections to chat-route for discovery" {
+	start_chatd
+	local url1=$URL port1=$CHATD_PORT
+	start_chatd
+	"$PY" "$DRV" hold --url "$url1" -n 3 > "$BATS_TEST_TMPDIR/hold" 2>&1 &
+	HOLD=$!
+	track_pid "$HOLD" hold
+	wait_until 20 grep -qx ready "$BATS_TEST_TMPDIR/hold"
+	[ "$(jqr "$(ipc "chatd-$port1" '{"op":"status"}')" '.conns')" = 3 ]
+	wait_until 5 conns_are "$url1" 3 "$URL" 0
+	kill "$HOLD"
+	wait_until 5 conns_are "$url1" 0 "$URL" 0
+}

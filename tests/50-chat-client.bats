@@ -137,12 +137,19 @@ has_msgs() { [ "$(msgs "$1" | wc -l)" -ge "$2" ]; }
 	token=$(sed -n 's/^token=//p' "$T/cfg-alice/chat/session")
 	run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$CHAT_SERVER/v1/friends"
 	assert_output 200
+	# the second device, the one send uses (chat(1) CAVEATS)
+	send_token=$(sed -n 's/^send_token=//p' "$T/cfg-alice/chat/session")
+	grep -q "^send_device=$dev-send\$" "$T/cfg-alice/chat/session"
+	run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $send_token" "$CHAT_SERVER/v1/friends"
+	assert_output 200
 	run as alice logout
 	assert_success
 	[ ! -e "$T/cfg-alice/chat/session" ]
 	run as alice whoami
 	[ "$status" -eq 100 ]
 	run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$CHAT_SERVER/v1/friends"
+	assert_output 401
+	run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $send_token" "$CHAT_SERVER/v1/friends"
 	assert_output 401
 }
 
@@ -421,4 +428,39 @@ has_msgs() { [ "$(msgs "$1" | wc -l)" -ge "$2" ]; }
 	XDG_CONFIG_HOME="$T/cfg-bob" timeout 20 "$CHAT_BIN/chat" listen \
 	    --count 1 > "$T/count.out" 2> /dev/null
 	[ "$(jq -r .body "$T/count.out")" = three ]
+}
+
+# cursor_is USER DEVICE ID: chat-store's cursor of that device is ID.
+cursor_is() {
+	[ "$(jqr "$(ipc store "{\"op\":\"device.get\",\"user\":\"$1\",\"device\":\"$2\"}")" .cursor)" = "$3" ]
+}
+
+@test "chat: listen sends recv, so the server's cursor follows; SIGTERM ends it with 0" {
+	start_stack
+	account alice bob
+	listen_bg bob
+	seq 1 3 | as alice send bob
+	wait_until 10 has_msgs bob 3
+	last=$(msgs bob | tail -1 | jq -r .id)
+	dev=$(sed -n 's/^device=//p' "$T/cfg-bob/chat/session")
+	[ -n "$dev" ]
+	wait_until 10 cursor_is bob "$dev" "$last"
+	kill -TERM "$LISTEN_PID"
+	rc=0
+	wait "$LISTEN_PID" || rc=$?
+	[ "$rc" -eq 0 ]
+	# without the cursor file the server's cursor decides: only what is new
+	rm "$T/cfg-bob/chat/cursor"
+	as alice send bob four
+	XDG_CONFIG_HOME="$T/cfg-bob" timeout 20 "$CHAT_BIN/chat" listen \
+	    --count 1 > "$T/count.out" 2> /dev/null
+	[ "$(jq -r .body "$T/count.out")" = four ]
+}
+
+@test "chat: listen --timeout exits 111 once the server has been unreachable that long" {
+	start_stack
+	account bob
+	stop_pid "$CHATD_PID"
+	run timeout 20 env XDG_CONFIG_HOME="$T/cfg-bob" "$CHAT_BIN/chat" listen --timeout 2
+	[ "$status" -eq 111 ]
 }

@@ -512,6 +512,19 @@ async def two_chatd(a, store):
     return {}
 
 
+@scenario
+async def hold(a, store):
+    """Connects a.n devices of user holder and keeps them open: prints
+    "ready" once all are synced, then waits to be killed (discovery's
+    connection count is read meanwhile)."""
+    make_users(store, ["holder"])
+    cs = [await device(store, a.url, "holder") for _ in range(a.n or 3)]
+    print("ready", flush=True)
+    while all(c.close_code is None for c in cs):
+        await asyncio.sleep(0.2)
+    raise AssertionError("a held connection closed")
+
+
 
 class Stream:
     """Shared state of the chaos scenario."""
