@@ -113,7 +113,8 @@ ownership() {
 	wait_until 20 answers_from "$old"
 	# The standby really stands by: asked, refused, not serving.
 	grep -q "standing by for" "$newlog"
-	! grep -q "lease 'route.0' taken" "$newlog"
+	run grep -q "lease 'route.0' taken" "$newlog"
+	assert_failure
 	t_kill=$(date +%s%3N)
 	kill -KILL "$victim"
 	wait_until 30 answers_from "$new"

@@ -138,7 +138,8 @@ dropped_b() {
 @test "netns: nodes in their own namespaces exchange 1:1, group and presence over the cluster" {
 	start_nodes
 	# The nodes really are apart: node B's chatd is not on our loopback.
-	! (exec 3<>"/dev/tcp/127.0.0.1/$B_PORT") 2>/dev/null
+	run bash -c "exec 3<>/dev/tcp/127.0.0.1/$B_PORT"
+	assert_failure
 	run "$PY" "$DRV" exchange --url-a "$URL_A" --url-b "$URL_B"
 	echo "$output"
 	assert_success
