@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# tests/run: alone (lease TTL timing)
 # Shard ownership by lease (issue 10, chat-scaling(7) "Shard ownership"):
 # two nodes, each with its own chat-route, both run `chat-bus serve route
 # --lease` for shard 0.  One holds the key route.0 of the JetStream bucket

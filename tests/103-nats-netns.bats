@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# tests/run: alone (network namespaces and timed cuts)
 # Two stack nodes in network namespaces of their own (issue 10): the NATS
 # cluster in ours, node A (everything: one chat-super) in namespace A and
 # node B (chatd and chat-api: one chat-super with node_services) in

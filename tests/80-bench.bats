@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# tests/run: alone (a load generator)
 # chat-bench: a short run against the real stack (chat-store, chat-route,
 # chatd, chat-api on free ports), checking the shape and the bookkeeping of
 # its JSON report: nothing lost, every message acked, deliveries as owed.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# tests/run: alone (kill -9 under 400 msg/s of load)
 # RELIABILITY.md rows 1 and 3: kill -9 of each daemon of the message path
 # under chat-super while tests/checker/jepsen.py keeps a steady load of 400
 # messages a second from 8 devices, then the supervisor itself.  After each

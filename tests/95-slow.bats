@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# tests/run: alone (compares latencies)
 # RELIABILITY.md row 17 (short form): a device that stops reading while
 # 400 messages of 8 KB pile up for it.  chatd closes it with 1008 once its
 # queue passes send_queue_max, its RSS grows < 20 MB, others' latency stays

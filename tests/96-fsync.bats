@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# tests/run: alone (strace on the daemons)
 # RELIABILITY.md row 8: an ack is written to a client only after the
 # fdatasync that covers its message.  kill -9 cannot see this ordering, so
 # strace watches chat-store and chatd during about 200 sends, and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# tests/run: alone (a tmpfs mount and a 5 s bound)
 # RELIABILITY.md row 10: chat-store's database on a tmpfs of 8 MiB, load
 # until the disk is full, then room again (remount at 64 MiB).  While it is
 # full every send must end in an explicit error (the client's `unavailable`,

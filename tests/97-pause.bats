@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# tests/run: alone (a timed pause under load)
 # RELIABILITY.md row 5: chat-store paused (SIGSTOP) for 10 s under load,
 # then SIGCONT, as Jepsen's pause nemesis does.  Sends during the pause may
 # end in an error or no answer, never in an ack without a commit; chatd

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# tests/run: alone (network namespaces and timed blips)
 # RELIABILITY.md, the network rows that run in seconds (the long ones are
 # tests/long/row-1[4-6]-*.bats): heartbeat loss (row 13), a network blip
 # shorter than the hangup in a network namespace (row 14a), connection

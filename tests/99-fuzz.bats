@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# tests/run: alone (the fuzzers use every CPU)
 # RELIABILITY.md row 22, the quick run: the libFuzzer targets of tests/fuzz/
 # (every parser: the client frame validator, jflat, the JSON helpers, the
 # NDJSON framer, the config parser, tokens) are built with clang-14, every
