@@ -8,12 +8,18 @@
  * it until it is answered (server.c), so replies keep request order on
  * every connection.
  *
- * Batches: the worker takes everything queued, runs up to BATCH_MAX ops
- * into one transaction, commits it with one sync and releases those
- * replies.  With store_group_commit off it commits after every op that
- * wrote, which is the baseline the man page's figures compare against.
+ * Batches: the worker takes everything queued and runs up to BATCH_MAX ops
+ * into one transaction.  The sync thread writes it with one sync and
+ * releases its replies, while the worker already runs what arrives
+ * meanwhile into the next transaction (tx.h: reads see the batch being
+ * written); once the sync is done that whole next batch goes to the sync
+ * thread.  So the disk is never idle while work waits, and each sync
+ * covers everything that arrived during the one before (group commit).
+ * With store_group_commit off the worker itself commits after every op
+ * that wrote, the baseline the man page's figures compare against.
  * If a commit fails every reply from the batch's first writer on becomes
- * store_unavailable (later ops may have read its writes), and LevelDB's
+ * store_unavailable (later ops may have read its writes), so does every
+ * op of the batch run behind it (ping and status aside), and LevelDB's
  * sticky error is cleared by reopening the database, at most once a second;
  * after a full disk only once there is room again (db.h), or every 10 s.
  */
@@ -53,8 +59,21 @@ static struct queue hash_q = { PTHREAD_MUTEX_INITIALIZER,
 static struct queue done_q = { PTHREAD_MUTEX_INITIALIZER,
     PTHREAD_COND_INITIALIZER, NULL, NULL, 0 };
 
+/* A batch: requests run into one transaction, in order. */
+struct batch {
+	struct store_req *head, *tail;
+	struct store_req *fw;		/* its first op that wrote */
+	size_t		 n, writes;
+};
+
+/* The sync thread's slot, under work_q.mu: busy while it holds a batch,
+ * written once that batch's write returned (failed if it failed). */
+static struct batch syncing;
+static int sync_busy, sync_written, sync_failed, sync_stop;
+static pthread_cond_t sync_cv = PTHREAD_COND_INITIALIZER;
+
 static struct commit_config cfg;
-static pthread_t worker_tid, hash_tid[HASH_THREADS];
+static pthread_t worker_tid, sync_tid, hash_tid[HASH_THREADS];
 static struct tx *tx;
 static int broken;		/* a write failed: reopen before going on */
 static uint64_t last_reopen;
@@ -221,12 +240,15 @@ mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* Commits the batch head..tail and releases its replies. */
+static void release(struct batch *b);
+
+/* Commits the batch head..tail and releases its replies (worker_serial). */
 static void
 flush(struct store_req *head, struct store_req *tail,
     struct store_req *first_writer, size_t n)
 {
-	struct store_req *r, *next, *dh = NULL, *dt = NULL;
+	struct store_req *r;
+	struct batch b = { NULL, NULL, NULL, 0, 0 };
 	size_t writes = tx_pending(tx);
 	int failed = 0;
 
@@ -267,8 +289,36 @@ flush(struct store_req *head, struct store_req *tail,
 				break;
 		}
 	}
-	for (r = head; r != NULL; r = next) {
-		next = r == tail ? NULL : r->next;
+	b.head = head;
+	b.tail = tail;
+	release(&b);
+}
+
+/* store_group_commit off: one commit per op that wrote, by the worker. */
+static void
+worker_serial(struct store_req *list)
+{
+	struct store_req *r;
+	size_t before;
+
+	while (list != NULL) {
+		r = list;
+		list = r->next;
+		r->next = NULL;
+		before = tx_pending(tx);
+		run(r);
+		flush(r, r, tx_pending(tx) > before ? r : NULL, 1);
+	}
+}
+
+/* Releases b's replies, in order (user.verify's via a hash thread). */
+static void
+release(struct batch *b)
+{
+	struct store_req *r, *next, *dh = NULL, *dt = NULL;
+
+	for (r = b->head; r != NULL; r = next) {
+		next = r == b->tail ? NULL : r->next;
 		r->next = NULL;
 		if (r->op == op_verify && r->hash != NULL) {
 			r->stage = STAGE_VERIFY;
@@ -283,43 +333,197 @@ flush(struct store_req *head, struct store_req *tail,
 		dt = r;
 	}
 	done(dh, dt);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Every reply of b from r on becomes store_unavailable. */
+static void
+fail_from(struct batch *b, struct store_req *r, int keep_ping)
+{
+	for (; r != NULL; r = r == b->tail ? NULL : r->next) {
+		if (r->op < 0 || (keep_ping && (r->op == idx_ping ||
+		    r->op == idx_status)))
+			continue;
+		__atomic_add_fetch(&cfg.stats->errors, 1, __ATOMIC_RELAXED);
+		commit_set_error(r, "store_unavailable", "the write failed; "
+		    "nothing of this op was stored");
+		free(r->hash);
+		r->hash = NULL;
+	}
+}
+
+/* The sync thread: writes each sealed batch with one sync, releases its
+ * replies if that worked, and tells the worker. */
+static void *
+syncer(void *arg)
+{
+	struct batch b;
+	uint64_t t0, us;
+	int failed;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&work_q.mu);
+		while ((!sync_busy || sync_written) && !sync_stop)
+			pthread_cond_wait(&sync_cv, &work_q.mu);
+		if (!sync_busy || sync_written) {
+			pthread_mutex_unlock(&work_q.mu);
+			return NULL;
+		}
+		b = syncing;
+		pthread_mutex_unlock(&work_q.mu);
+
+		t0 = mono_us();
+		failed = tx_write_sealed(tx, cfg.sync) == -1;
+		us = mono_us() - t0;
+		__atomic_add_fetch(&cfg.stats->commit_us, us, __ATOMIC_RELAXED);
+		if (us > cfg.stats->max_commit_us)
+			__atomic_store_n(&cfg.stats->max_commit_us, us,
+			    __ATOMIC_RELAXED);
+		__atomic_add_fetch(&cfg.stats->batches, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&cfg.stats->writes, b.writes,
+		    __ATOMIC_RELAXED);
+		if (cfg.sync)
+			__atomic_add_fetch(&cfg.stats->syncs, 1,
+			    __ATOMIC_RELAXED);
+		if (b.n > cfg.stats->max_batch)
+			__atomic_store_n(&cfg.stats->max_batch, b.n,
+			    __ATOMIC_RELAXED);
+		if (!failed)
+			release(&b);	/* the worker waits for sync_written */
+
+		pthread_mutex_lock(&work_q.mu);
+		sync_written = 1;
+		sync_failed = failed;
+		pthread_cond_signal(&work_q.cv);
+		pthread_mutex_unlock(&work_q.mu);
+	}
+}
+
+/* The sync thread is done with its batch: forget its overlay; if its
+ * write failed, fail it and everything run behind it (cur), which may
+ * have read its writes. */
+static void
+synced(struct batch *cur)
+{
+	tx_drop_sealed(tx);
+	if (!sync_failed)
+		return;
+	log_warnx("write of a batch of %zu ops failed: %s", syncing.n,
+	    tx_sealed_error(tx));
+	db_note_failure(cfg.path, tx_sealed_error(tx));
+	broken = 1;
+	append_forget_users();
+	fail_from(&syncing, syncing.fw, 0);
+	release(&syncing);
+	tx_discard(tx);
+	fail_from(cur, cur->head, 1);
+	release(cur);
+}
+
+/* Hands cur to the sync thread (work_q.mu held), or releases it at once
+ * if it wrote nothing: nothing it read is unwritten any more. */
+static void
+submit(struct batch *cur)
+{
+	if (cur->writes == 0) {
+		release(cur);
+		return;
+	}
+	tx_seal(tx);
+	syncing = *cur;
+	sync_busy = 1;
+	sync_written = 0;
+	memset(cur, 0, sizeof(*cur));
+	pthread_cond_signal(&sync_cv);
+}
+
+/* Runs list into cur, at most BATCH_MAX ops; returns what is left. */
+static struct store_req *
+run_into(struct batch *cur, struct store_req *list)
+{
+	struct store_req *r;
+	size_t before;
+
+	while (list != NULL && cur->n < BATCH_MAX) {
+		r = list;
+		list = r->next;
+		r->next = NULL;
+		before = tx_pending(tx);
+		run(r);
+		if (tx_pending(tx) > before && cur->fw == NULL)
+			cur->fw = r;
+		if (cur->tail != NULL)
+			cur->tail->next = r;
+		else
+			cur->head = r;
+		cur->tail = r;
+		cur->n++;
+	}
+	cur->writes = tx_pending(tx);
+	return list;
 }
 
 static void *
 worker(void *arg)
 {
-	struct store_req *list, *r, *head, *tail, *fw;
-	size_t n, before;
+	struct batch cur;
+	struct store_req *list, *rest, *last;
+	int written;
 
 	(void)arg;
-	while ((list = take(&work_q, 1)) != NULL) {
-		if (broken)
-			try_reopen();
-		head = tail = fw = NULL;
-		n = 0;
-		while (list != NULL) {
-			r = list;
-			list = r->next;
-			r->next = NULL;
-			before = tx_pending(tx);
-			run(r);
-			if (tx_pending(tx) > before && fw == NULL)
-				fw = r;
-			if (tail != NULL)
-				tail->next = r;
-			else
-				head = r;
-			tail = r;
-			n++;
-			if ((!cfg.group && fw != NULL) || n >= BATCH_MAX) {
-				flush(head, tail, fw, n);
-				head = tail = fw = NULL;
-				n = 0;
-			}
+	memset(&cur, 0, sizeof(cur));
+	for (;;) {
+		pthread_mutex_lock(&work_q.mu);
+		for (;;) {
+			if (sync_busy && sync_written)
+				break;
+			if (work_q.head != NULL && cur.n < BATCH_MAX)
+				break;
+			if (!sync_busy && cur.n > 0)
+				break;
+			if (work_q.stop && work_q.head == NULL && !sync_busy)
+				break;
+			pthread_cond_wait(&work_q.cv, &work_q.mu);
 		}
-		flush(head, tail, fw, n);
+		if (work_q.stop && work_q.head == NULL && !sync_busy &&
+		    cur.n == 0) {
+			pthread_mutex_unlock(&work_q.mu);
+			return NULL;
+		}
+		list = NULL;
+		if (cur.n < BATCH_MAX) {
+			list = work_q.head;
+			work_q.head = work_q.tail = NULL;
+		}
+		written = sync_busy && sync_written;
+		pthread_mutex_unlock(&work_q.mu);
+
+		if (written)
+			synced(&cur);
+		if (broken && !sync_busy)
+			try_reopen();
+		if (!cfg.group) {
+			worker_serial(list);
+			continue;
+		}
+		rest = run_into(&cur, list);
+
+		pthread_mutex_lock(&work_q.mu);
+		if (written)
+			sync_busy = 0;
+		if (rest != NULL) {	/* a full batch: the rest waits */
+			for (last = rest; last->next != NULL; last = last->next)
+				;
+			last->next = work_q.head;
+			if (work_q.head == NULL)
+				work_q.tail = last;
+			work_q.head = rest;
+		}
+		if (!sync_busy && cur.n > 0)
+			submit(&cur);
+		pthread_mutex_unlock(&work_q.mu);
 	}
-	return NULL;
 }
 
 static void
@@ -399,8 +603,9 @@ commit_start(const struct commit_config *c, char *err, size_t errlen)
 	/* signals belong to the loop's thread: the threads start blocking them */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (pthread_create(&worker_tid, NULL, worker, NULL) != 0) {
-		snprintf(err, errlen, "unable to start the worker thread");
+	if (pthread_create(&worker_tid, NULL, worker, NULL) != 0 ||
+	    pthread_create(&sync_tid, NULL, syncer, NULL) != 0) {
+		snprintf(err, errlen, "unable to start the worker threads");
 		r = -1;
 	}
 	for (i = 0; i < HASH_THREADS && r == 0; i++)
@@ -412,16 +617,31 @@ commit_start(const struct commit_config *c, char *err, size_t errlen)
 	return r;
 }
 
+/* What the loop handed over since it last flushed (loop thread only). */
+static struct store_req *sub_head, *sub_tail;
+
 void
 commit_submit(struct store_req *r)
 {
 	if (r->op == op_create && r->op >= 0) {
 		r->stage = STAGE_CREATE;
 		put(&hash_q, r);
-	} else {
-		r->stage = STAGE_WORK;
-		put(&work_q, r);
+		return;
 	}
+	r->stage = STAGE_WORK;
+	r->next = NULL;
+	if (sub_tail != NULL)
+		sub_tail->next = r;
+	else
+		sub_head = r;
+	sub_tail = r;
+}
+
+void
+commit_flush(void)
+{
+	put_list(&work_q, sub_head, sub_tail);
+	sub_head = sub_tail = NULL;
 }
 
 struct store_req *
@@ -457,6 +677,11 @@ commit_stop(void)
 		pthread_join(hash_tid[i], NULL);
 	stop_queue(&work_q);
 	pthread_join(worker_tid, NULL);
+	pthread_mutex_lock(&work_q.mu);
+	sync_stop = 1;
+	pthread_cond_signal(&sync_cv);
+	pthread_mutex_unlock(&work_q.mu);
+	pthread_join(sync_tid, NULL);
 	/* verifies the worker passed on after the hashers stopped */
 	while ((r = take(&hash_q, 0)) != NULL) {
 		commit_set_error(r, "store_unavailable", "chat-store is "

@@ -50,8 +50,12 @@ struct commit_config {
 
 /* Starts the worker and hash threads.  0, or -1 with err. */
 int commit_start(const struct commit_config *cfg, char *err, size_t errlen);
-/* Hands r over (from the loop): to the hash threads or the worker. */
+/* Hands r over (from the loop): to the hash threads, or to the worker at
+ * the next commit_flush. */
 void commit_submit(struct store_req *r);
+/* Wakes the worker once for everything submitted since the last flush:
+ * the loop calls it before it blocks, not once a request. */
+void commit_flush(void);
 /* The finished requests, oldest first, taken from the threads (loop). */
 struct store_req *commit_take_done(void);
 /* Lets the threads finish what they hold, joins them; returns the db

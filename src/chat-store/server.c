@@ -36,6 +36,7 @@ struct store_conn {
 
 static struct ev_loop *loop;
 static ev_async wake_w;
+static ev_prepare flush_w;
 static ev_signal term_w, int_w;
 static struct ipc_server *srv;
 static struct store_stats stats;
@@ -200,6 +201,16 @@ on_wake(struct ev_loop *l, ev_async *w, int revents)
 	}
 }
 
+/* Before the loop blocks: what this turn read goes to the worker at once. */
+static void
+on_prepare(struct ev_loop *l, ev_prepare *w, int revents)
+{
+	(void)l;
+	(void)w;
+	(void)revents;
+	commit_flush();
+}
+
 static void
 wake(void *arg)
 {
@@ -252,6 +263,8 @@ store_serve(void)
 	loop = EV_DEFAULT;
 	ev_async_init(&wake_w, on_wake);
 	ev_async_start(loop, &wake_w);
+	ev_prepare_init(&flush_w, on_prepare);
+	ev_prepare_start(loop, &flush_w);
 	memset(&cc, 0, sizeof(cc));
 	cc.db = db;
 	cc.path = db_path();
@@ -281,6 +294,7 @@ store_serve(void)
 	ev_run(loop, 0);
 
 	stopping = 1;
+	commit_flush();
 	ipc_server_close(srv);
 	db = commit_stop();
 	on_wake(loop, &wake_w, 0);	/* frees what finished meanwhile */

@@ -18,17 +18,25 @@ struct ent {
 	size_t	 vlen;
 };
 
-struct tx {
-	leveldb_t		*db;
-	leveldb_readoptions_t	*ro;
-	leveldb_writeoptions_t	*wo_sync, *wo_nosync;
-	leveldb_writebatch_t	*wb;
+/* One batch's staged writes: the entries, their index, the WriteBatch. */
+struct overlay {
 	struct ent		*ents;
 	size_t			 n, cap;
 	size_t			 writes;	/* puts and deletes staged */
 	uint32_t		*idx;	/* entry index + 1, 0 empty */
 	size_t			 icap;
+	leveldb_writebatch_t	*wb;
+};
+
+struct tx {
+	leveldb_t		*db;
+	leveldb_readoptions_t	*ro;
+	leveldb_writeoptions_t	*wo_sync, *wo_nosync;
+	struct overlay		 ov[2];
+	struct overlay		*cur;	/* the batch being run */
+	struct overlay		*sealed; /* being written, or NULL */
 	char			 err[512];
+	char			 serr[512];	/* the sealed batch's write */
 };
 
 static void *
@@ -51,6 +59,16 @@ dup_bytes(const char *s, size_t n)
 	return p;
 }
 
+static void
+ov_init(struct overlay *o)
+{
+	o->wb = leveldb_writebatch_create();
+	o->icap = 1024;
+	o->idx = calloc(o->icap, sizeof(*o->idx));
+	if (o->idx == NULL)
+		abort();
+}
+
 struct tx *
 tx_new(leveldb_t *db)
 {
@@ -66,38 +84,40 @@ tx_new(leveldb_t *db)
 	t->wo_sync = leveldb_writeoptions_create();
 	leveldb_writeoptions_set_sync(t->wo_sync, 1);
 	t->wo_nosync = leveldb_writeoptions_create();
-	t->wb = leveldb_writebatch_create();
-	t->icap = 1024;
-	t->idx = calloc(t->icap, sizeof(*t->idx));
-	if (t->idx == NULL)
-		abort();
+	ov_init(&t->ov[0]);
+	ov_init(&t->ov[1]);
+	t->cur = &t->ov[0];
 	return t;
 }
 
 static void
-clear(struct tx *t)
+clear(struct overlay *o)
 {
 	size_t i;
 
-	for (i = 0; i < t->n; i++) {
-		free(t->ents[i].k);
-		free(t->ents[i].v);
+	for (i = 0; i < o->n; i++) {
+		free(o->ents[i].k);
+		free(o->ents[i].v);
 	}
-	t->n = 0;
-	t->writes = 0;
-	memset(t->idx, 0, t->icap * sizeof(*t->idx));
-	leveldb_writebatch_clear(t->wb);
+	memset(o->idx, 0, o->icap * sizeof(*o->idx));
+	o->n = 0;
+	o->writes = 0;
+	leveldb_writebatch_clear(o->wb);
 }
 
 void
 tx_free(struct tx *t)
 {
+	int i;
+
 	if (t == NULL)
 		return;
-	clear(t);
-	free(t->ents);
-	free(t->idx);
-	leveldb_writebatch_destroy(t->wb);
+	for (i = 0; i < 2; i++) {
+		clear(&t->ov[i]);
+		free(t->ov[i].ents);
+		free(t->ov[i].idx);
+		leveldb_writebatch_destroy(t->ov[i].wb);
+	}
 	leveldb_writeoptions_destroy(t->wo_sync);
 	leveldb_writeoptions_destroy(t->wo_nosync);
 	leveldb_readoptions_destroy(t->ro);
@@ -107,7 +127,9 @@ tx_free(struct tx *t)
 void
 tx_set_db(struct tx *t, leveldb_t *db)
 {
-	clear(t);
+	clear(&t->ov[0]);
+	clear(&t->ov[1]);
+	t->sealed = NULL;
 	t->db = db;
 }
 
@@ -121,68 +143,81 @@ hash(const char *k, size_t n)
 	return h;
 }
 
-/* The slot of k in the index: holding it, or the empty one it would go in. */
+/* The slot of k in o's index: holding it, or the empty one it would go in. */
 static size_t
-slot(struct tx *t, const char *k, size_t klen)
+slot(const struct overlay *o, const char *k, size_t klen)
 {
-	size_t i = hash(k, klen) & (t->icap - 1);
+	size_t i = hash(k, klen) & (o->icap - 1);
 
-	while (t->idx[i] != 0) {
-		struct ent *e = &t->ents[t->idx[i] - 1];
+	while (o->idx[i] != 0) {
+		struct ent *e = &o->ents[o->idx[i] - 1];
 		if (e->klen == klen && memcmp(e->k, k, klen) == 0)
 			break;
-		i = (i + 1) & (t->icap - 1);
+		i = (i + 1) & (o->icap - 1);
 	}
 	return i;
 }
 
-static void
-grow_index(struct tx *t)
+/* k's entry in o, or NULL. */
+static struct ent *
+find(const struct overlay *o, const char *k, size_t klen)
 {
-	size_t i;
+	size_t s;
 
-	free(t->idx);
-	t->icap *= 2;
-	t->idx = calloc(t->icap, sizeof(*t->idx));
-	if (t->idx == NULL)
-		abort();
-	for (i = 0; i < t->n; i++)
-		t->idx[slot(t, t->ents[i].k, t->ents[i].klen)] = (uint32_t)i + 1;
+	if (o->n == 0)
+		return NULL;
+	s = slot(o, k, klen);
+	return o->idx[s] != 0 ? &o->ents[o->idx[s] - 1] : NULL;
 }
 
 static void
-stage(struct tx *t, const char *k, size_t klen, const char *v, size_t vlen)
+grow_index(struct overlay *o)
 {
-	size_t s = slot(t, k, klen);
+	size_t i;
+
+	free(o->idx);
+	o->icap *= 2;
+	o->idx = calloc(o->icap, sizeof(*o->idx));
+	if (o->idx == NULL)
+		abort();
+	for (i = 0; i < o->n; i++)
+		o->idx[slot(o, o->ents[i].k, o->ents[i].klen)] = (uint32_t)i + 1;
+}
+
+static void
+stage(struct overlay *o, const char *k, size_t klen, const char *v,
+    size_t vlen)
+{
+	size_t s = slot(o, k, klen);
 	struct ent *e;
 
-	if (t->idx[s] != 0) {
-		e = &t->ents[t->idx[s] - 1];
+	if (o->idx[s] != 0) {
+		e = &o->ents[o->idx[s] - 1];
 		free(e->v);
 	} else {
-		if (t->n == t->cap) {
-			t->cap = t->cap ? t->cap * 2 : 256;
-			t->ents = realloc(t->ents, t->cap * sizeof(*t->ents));
-			if (t->ents == NULL)
+		if (o->n == o->cap) {
+			o->cap = o->cap ? o->cap * 2 : 256;
+			o->ents = realloc(o->ents, o->cap * sizeof(*o->ents));
+			if (o->ents == NULL)
 				abort();
 		}
-		e = &t->ents[t->n++];
+		e = &o->ents[o->n++];
 		e->k = dup_bytes(k, klen);
 		e->klen = klen;
-		t->idx[s] = (uint32_t)t->n;
-		if (t->n * 2 > t->icap)
-			grow_index(t);
+		o->idx[s] = (uint32_t)o->n;
+		if (o->n * 2 > o->icap)
+			grow_index(o);
 	}
 	e->v = v ? dup_bytes(v, vlen) : NULL;
 	e->vlen = vlen;
+	o->writes++;
 }
 
 void
 tx_put(struct tx *t, const char *k, size_t klen, const char *v, size_t vlen)
 {
-	stage(t, k, klen, v, vlen);
-	t->writes++;
-	leveldb_writebatch_put(t->wb, k, klen, v, vlen);
+	stage(t->cur, k, klen, v, vlen);
+	leveldb_writebatch_put(t->cur->wb, k, klen, v, vlen);
 }
 
 void
@@ -198,19 +233,19 @@ tx_put_json(struct tx *t, const char *k, size_t klen, jv v)
 void
 tx_del(struct tx *t, const char *k, size_t klen)
 {
-	stage(t, k, klen, NULL, 0);
-	t->writes++;
-	leveldb_writebatch_delete(t->wb, k, klen);
+	stage(t->cur, k, klen, NULL, 0);
+	leveldb_writebatch_delete(t->cur->wb, k, klen);
 }
 
 int
 tx_get(struct tx *t, const char *k, size_t klen, char **val, size_t *vlen)
 {
-	size_t s = slot(t, k, klen);
+	struct ent *e;
 	char *lerr = NULL, *v;
 
-	if (t->idx[s] != 0) {
-		struct ent *e = &t->ents[t->idx[s] - 1];
+	/* this batch, then the one being written, then the database */
+	if ((e = find(t->cur, k, klen)) != NULL ||
+	    (t->sealed != NULL && (e = find(t->sealed, k, klen)) != NULL)) {
 		if (e->v == NULL)
 			return 0;
 		*val = dup_bytes(e->v, e->vlen);
@@ -336,12 +371,25 @@ tx_scan(struct tx *t, const char *prefix, size_t plen, const char *from,
 	char *lerr = NULL;
 	int r = 0, c;
 
-	for (i = 0; i < t->n; i++)
-		if (in_range(t->ents[i].k, t->ents[i].klen, prefix, plen, from,
-		    flen, reverse)) {
+	struct overlay *cur = t->cur, *sealed = t->sealed;
+	size_t max = cur->n + (sealed != NULL ? sealed->n : 0);
+
+	/* the overlays' keys in range; the sealed batch's only where the
+	 * current one does not shadow them */
+	for (i = 0; i < cur->n; i++)
+		if (in_range(cur->ents[i].k, cur->ents[i].klen, prefix, plen,
+		    from, flen, reverse)) {
 			if (ov == NULL)
-				ov = xmalloc(t->n * sizeof(*ov));
-			ov[nov++] = &t->ents[i];
+				ov = xmalloc(max * sizeof(*ov));
+			ov[nov++] = &cur->ents[i];
+		}
+	for (i = 0; sealed != NULL && i < sealed->n; i++)
+		if (in_range(sealed->ents[i].k, sealed->ents[i].klen, prefix,
+		    plen, from, flen, reverse) && find(cur, sealed->ents[i].k,
+		    sealed->ents[i].klen) == NULL) {
+			if (ov == NULL)
+				ov = xmalloc(max * sizeof(*ov));
+			ov[nov++] = &sealed->ents[i];
 		}
 	sort_reverse = reverse;
 	if (nov > 1)
@@ -411,24 +459,71 @@ tx_scan(struct tx *t, const char *prefix, size_t plen, const char *from,
 size_t
 tx_pending(struct tx *t)
 {
-	return t->writes;
+	return t->cur->writes;
+}
+
+void
+tx_seal(struct tx *t)
+{
+	struct overlay *o = t->cur;
+
+	if (t->sealed != NULL)
+		abort();	/* one batch in flight at a time */
+	t->sealed = o;
+	t->cur = o == &t->ov[0] ? &t->ov[1] : &t->ov[0];
+}
+
+int
+tx_write_sealed(struct tx *t, int sync)
+{
+	char *lerr = NULL;
+
+	if (t->sealed == NULL || t->sealed->writes == 0)
+		return 0;
+	leveldb_write(t->db, sync ? t->wo_sync : t->wo_nosync,
+	    t->sealed->wb, &lerr);
+	if (lerr != NULL) {
+		snprintf(t->serr, sizeof(t->serr), "%s", lerr);
+		leveldb_free(lerr);
+		return -1;
+	}
+	return 0;
+}
+
+const char *
+tx_sealed_error(struct tx *t)
+{
+	return t->serr;
+}
+
+void
+tx_drop_sealed(struct tx *t)
+{
+	if (t->sealed == NULL)
+		return;
+	clear(t->sealed);
+	t->sealed = NULL;
+}
+
+void
+tx_discard(struct tx *t)
+{
+	clear(t->cur);
 }
 
 int
 tx_commit(struct tx *t, int sync)
 {
-	char *lerr = NULL;
+	int r;
 
-	if (t->writes == 0)
+	if (t->cur->writes == 0)
 		return 0;
-	leveldb_write(t->db, sync ? t->wo_sync : t->wo_nosync, t->wb, &lerr);
-	clear(t);
-	if (lerr != NULL) {
-		snprintf(t->err, sizeof(t->err), "%s", lerr);
-		leveldb_free(lerr);
-		return -1;
-	}
-	return 0;
+	tx_seal(t);
+	r = tx_write_sealed(t, sync);
+	if (r == -1)
+		snprintf(t->err, sizeof(t->err), "%s", t->serr);
+	tx_drop_sealed(t);
+	return r;
 }
 
 const char *

@@ -6,7 +6,14 @@
  * appends with one cid, fifty adds to one group) before anything is synced.
  * tx_commit writes the batch (synced if asked) and empties the overlay.
  *
- * Used by the one worker thread only; not thread-safe.
+ * Pipelined commits: tx_seal sets the current batch aside for another
+ * thread to write (tx_write_sealed) while the worker runs the next batch
+ * into a fresh overlay; reads see the current batch, then the sealed one,
+ * then the database.  One batch is sealed at a time.
+ *
+ * Used by the one worker thread only, except tx_write_sealed and
+ * tx_sealed_error, which the writing thread calls while it holds the
+ * sealed batch (the worker only reads the sealed overlay meanwhile).
  */
 #ifndef STORE_TX_H
 #define STORE_TX_H
@@ -51,8 +58,19 @@ typedef int tx_scan_fn(void *arg, const char *k, size_t klen, const char *v,
 int tx_scan(struct tx *t, const char *prefix, size_t plen, const char *from,
     size_t flen, int reverse, tx_scan_fn *fn, void *arg);
 
-/* Writes staged since the last commit. */
+/* Writes staged in the current batch. */
 size_t tx_pending(struct tx *t);
+/* Sets the current batch aside (none may be sealed) and starts an empty
+ * one. */
+void tx_seal(struct tx *t);
+/* Writes the sealed batch (synced if sync); any thread, while the worker
+ * does not drop it.  0, or -1 with the reason in tx_sealed_error. */
+int tx_write_sealed(struct tx *t, int sync);
+const char *tx_sealed_error(struct tx *t);
+/* Forgets the sealed batch, written or failed (worker). */
+void tx_drop_sealed(struct tx *t);
+/* Forgets the current batch's writes unwritten (worker). */
+void tx_discard(struct tx *t);
 /* Writes the batch (one WriteBatch; synced if sync) and clears the overlay
  * either way.  0, or -1 with the reason in tx_error. */
 int tx_commit(struct tx *t, int sync);

@@ -11,8 +11,10 @@
  * per connection is 1 KiB, not its 4 KiB default: lws allocates it for
  * every connection, idle or not.
  *
- * Sending: only in SERVER_WRITEABLE, one frame each time, asking again
- * while frames are queued, with the LWS_PRE headroom every wsframe has.
+ * Sending: a live connection's frame goes out at once when nothing is
+ * queued ahead of it (conn_push); the rest in SERVER_WRITEABLE, one frame
+ * each time, asking again while frames are queued, with the LWS_PRE
+ * headroom every wsframe has.
  */
 #include <stdio.h>
 #include <stdlib.h>
