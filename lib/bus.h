@@ -108,6 +108,16 @@ void bus_client_free(struct bus_client *cl);
  */
 int bus_call(struct bus_client *cl, jv req, int timeout_ms, bus_reply_fn *cb,
     void *cbarg);
+/*
+ * As bus_call for a payload that is not ours to number (a JetStream
+ * publish): data[0..len) goes as is, copied, with the header Nats-Msg-Id
+ * msgid (NULL: none), the same on every resend, so JetStream's duplicate
+ * window keeps one copy.  The reply is matched by subject; cb gets it
+ * parsed (a JetStream PubAck or error) or, after timeout_ms, an
+ * "unavailable" error.  Returns 0, or -1 (no memory: cb is not called).
+ */
+int bus_call_msgid(struct bus_client *cl, const char *data, size_t len,
+    const char *msgid, int timeout_ms, bus_reply_fn *cb, void *cbarg);
 size_t bus_client_pending(struct bus_client *cl);
 
 #endif

@@ -33,6 +33,7 @@ struct breq {
 	uint64_t	 seq;
 	char		*line;
 	size_t		 len;
+	char		*msgid;		/* Nats-Msg-Id header, or NULL */
 	bus_reply_fn	*cb;
 	void		*cbarg;
 	ev_timer	 tm;
@@ -96,6 +97,7 @@ static void
 free_req(struct breq *r)
 {
 	free(r->line);
+	free(r->msgid);
 	free(r);
 }
 
@@ -109,7 +111,9 @@ send_req(struct breq *r, int ms)
 	ev_tstamp after = ms / 1000.0;
 
 	snprintf(reply, sizeof(reply), "%s.%" PRIu64, cl->inbox, r->seq);
-	if (bus_publish(cl->bus, cl->subject, reply, r->line, r->len) == -1)
+	if ((r->msgid != NULL ? bus_publish_hdr(cl->bus, cl->subject, reply,
+	    "Nats-Msg-Id", r->msgid, NULL, NULL, r->line, r->len) :
+	    bus_publish(cl->bus, cl->subject, reply, r->line, r->len)) == -1)
 		log_debug("bus: '%s': request %" PRIu64 " not sent yet",
 		    cl->subject, r->seq);
 	if (r->deadline > 0 && ev_now(loop) + after > r->deadline)
@@ -229,6 +233,27 @@ bus_client_free(struct bus_client *cl)
 	free(cl);
 }
 
+/* Links r (line set) into cl's pending requests and sends it. */
+static void
+enqueue(struct bus_client *cl, struct breq *r, int timeout_ms)
+{
+	if (timeout_ms > 0)
+		r->deadline = ev_now(bus_loop(cl->bus)) + timeout_ms / 1000.0;
+	ev_init(&r->tm, on_timer);
+	r->tm.data = r;
+	r->hnext = cl->buckets[r->seq % NBUCKETS];
+	cl->buckets[r->seq % NBUCKETS] = r;
+	r->prev = cl->tail;
+	if (cl->tail)
+		cl->tail->next = r;
+	else
+		cl->head = r;
+	cl->tail = r;
+	cl->n++;
+	bus_stats_of(cl->bus)->requests++;
+	send_req(r, cl->resend_ms);
+}
+
 int
 bus_call(struct bus_client *cl, jv req, int timeout_ms, bus_reply_fn *cb,
     void *cbarg)
@@ -255,21 +280,29 @@ bus_call(struct bus_client *cl, jv req, int timeout_ms, bus_reply_fn *cb,
 		    "out of memory"));
 		return 0;
 	}
-	if (timeout_ms > 0)
-		r->deadline = ev_now(bus_loop(cl->bus)) + timeout_ms / 1000.0;
-	ev_init(&r->tm, on_timer);
-	r->tm.data = r;
-	r->hnext = cl->buckets[r->seq % NBUCKETS];
-	cl->buckets[r->seq % NBUCKETS] = r;
-	r->prev = cl->tail;
-	if (cl->tail)
-		cl->tail->next = r;
-	else
-		cl->head = r;
-	cl->tail = r;
-	cl->n++;
-	bus_stats_of(cl->bus)->requests++;
-	send_req(r, cl->resend_ms);
+	enqueue(cl, r, timeout_ms);
+	return 0;
+}
+
+int
+bus_call_msgid(struct bus_client *cl, const char *data, size_t len,
+    const char *msgid, int timeout_ms, bus_reply_fn *cb, void *cbarg)
+{
+	struct breq *r = calloc(1, sizeof(*r));
+
+	if (r == NULL || (r->line = malloc(len ? len : 1)) == NULL ||
+	    (msgid != NULL && (r->msgid = strdup(msgid)) == NULL)) {
+		if (r != NULL)
+			free_req(r);
+		return -1;
+	}
+	memcpy(r->line, data, len);
+	r->len = len;
+	r->cl = cl;
+	r->seq = ++cl->seq;
+	r->cb = cb;
+	r->cbarg = cbarg;
+	enqueue(cl, r, timeout_ms);
 	return 0;
 }
 

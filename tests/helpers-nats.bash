@@ -87,3 +87,39 @@ nats_cluster_start() {
 	for i in 1 2 3; do wait_until 20 nats_healthy "$i"; done
 	wait_until 30 nats_js_ready
 }
+
+# ---- the message log (tests/102-nats-log.bats) ----
+
+# nats_log_info [I]: the stream CHAT_LOG's info, asked of server I (default
+# the first one up).
+nats_log_info() {
+	local i=${1:-} url
+	if [ -n "$i" ]; then url=${NATS_URL[$i]}; else url=$NATS_URLS; fi
+	local out
+	# (call's status is 1: a JetStream reply has no "ok")
+	out=$("$CHAT_BIN/chat-bus" --bus "$url" --timeout 5000 call \
+	    '$JS.API.STREAM.INFO.CHAT_LOG' '{}' 2>/dev/null) || true
+	[ -n "$out" ] && printf '%s\n' "$out"
+}
+
+# nats_log_count: the number of entries in CHAT_LOG.
+nats_log_count() { nats_log_info "$@" | jq -r '.state.messages // -1'; }
+
+# nats_log_dump FILE: every entry of CHAT_LOG, one JSON line each (direct
+# gets by sequence, from the first to the last).
+nats_log_dump() {
+	local info first last
+	info=$(nats_log_info) || return 1
+	first=$(jqr "$info" .state.first_seq)
+	last=$(jqr "$info" .state.last_seq)
+	[ "$last" -ge "$first" ] || { : > "$1"; return 0; }
+	seq "$first" "$last" | sed 's/.*/{"seq":&}/' |
+	    "$CHAT_BIN/chat-bus" --bus "$NATS_URLS" --timeout 10000 call \
+	    '$JS.API.DIRECT.GET.CHAT_LOG' > "$1" 2>/dev/null || true
+	[ "$(grep -c '"msg.append"' "$1")" -eq $((last - first + 1)) ] || {
+		echo "# dump: $(grep -c '"msg.append"' "$1") of $first..$last" >&2
+		head -c 600 "$1" >&2; false; }
+}
+
+# nats_log_leader: the server name (n1..n3) leading CHAT_LOG.
+nats_log_leader() { nats_log_info | jq -r '.cluster.leader // empty'; }

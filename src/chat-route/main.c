@@ -76,6 +76,8 @@ main(int argc, char **argv)
 	if (push_init(route.loop) == -1)
 		fatalx(EXIT_USAGE, "a socket path under '%s' is too long",
 		    conf_run());
+	if (jslog_init(route.loop, err, sizeof(err)) == -1)
+		fatalx(EXIT_USAGE, "%s", err);
 	long long maxline = conf_int("ipc_max_line");
 	route.srv = ipc_listen(route.loop, conf_sock_path("route", path,
 	    sizeof(path)), maxline > 0 ? (size_t)maxline : 0, &route_handlers,
@@ -97,6 +99,7 @@ main(int argc, char **argv)
 	ipc_client_cancel_all(route.store);
 	ipc_client_free(route.store);
 	push_free();
+	jslog_free();
 	strmap_free(&route.users);
 	log_info("stopped");
 	return 0;

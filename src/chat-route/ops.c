@@ -90,7 +90,7 @@ op_status(struct peer *p, jv req, jv id)
 	NUM(r, sends); NUM(r, acks); NUM(r, dups); NUM(r, send_errors);
 	NUM(r, deliveries); NUM(r, deliver_lines); NUM(r, typing);
 	NUM(r, presence_queries); NUM(r, kicks); NUM(r, logouts);
-	reply(p, push_status(r));
+	reply(p, jslog_status(push_status(r)));
 }
 
 static void

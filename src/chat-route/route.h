@@ -14,7 +14,8 @@
  *
  * Files: peers.c (chatds and the online device table), send.c (msg.send and
  * the fan-out), relay.c (typing and presence queries), push.c (jobs for
- * chat-push), ops.c (the socket's request and event table), main.c.
+ * chat-push), jslog.c (the message log on JetStream, when configured),
+ * ops.c (the socket's request and event table), main.c.
  */
 #ifndef ROUTE_H
 #define ROUTE_H
@@ -144,5 +145,34 @@ void push_message(jv req, jv recipients, const char *mid, int64_t ts);
 void push_online(const char *user);
 /* Adds the push_* counters to a status reply r (consumed, returned). */
 jv push_status(jv r);
+
+/* jslog.c */
+/* With msg_log = jetstream: connects to the bus and makes the stream.
+ * 0 (also when off), or -1 with err filled (a bad key). */
+int jslog_init(struct ev_loop *loop, char *err, size_t errlen);
+void jslog_free(void);
+/* 1 when acks wait for the message log. */
+int jslog_on(void);
+/* A send as the fast path holds it (all borrowed; body is JSON text). */
+struct jslog_msg {
+	const char	*user, *device, *cid, *target;
+	int		 group;
+	const char	*body;
+	size_t		 blen;
+};
+/* err NULL: the entry is in the stream; reply is the store's line. */
+typedef void jslog_done_fn(void *arg, const char *reply, size_t len,
+    const char *err);
+/*
+ * reply[0..len) is chat-store's answer to m's msg.append.  If it is not a
+ * success, returns 0 and does nothing (answer it as without the log).
+ * Else puts the entry in the stream and returns 1: done runs exactly once,
+ * later (never inside this call but for out of memory), with a copy of
+ * reply, when the stream acknowledged it or gave up.
+ */
+int jslog_put(const struct jslog_msg *m, const char *reply, size_t len,
+    jslog_done_fn *done, void *arg);
+/* Adds the log_* counters to a status reply r (consumed, returned). */
+jv jslog_status(jv r);
 
 #endif

@@ -54,6 +54,7 @@ struct sendctx {
 	int		 group;		/* target is a group, else a user */
 	char		*body;
 	size_t		 blen, bcap;
+	char		 req_cid[65];	/* for an error after the log */
 
 	struct sendctx	*next;		/* free list */
 };
@@ -286,7 +287,7 @@ build_frame(jv req, const char *mid, int64_t ts, char **buf, size_t *len,
 }
 
 static void
-on_appended(void *arg, jv reply)
+appended(void *arg, jv reply)
 {
 	static char *frame;
 	static size_t flen, fcap;
@@ -343,6 +344,65 @@ on_appended(void *arg, jv reply)
 out:
 	jv_free(reply);
 	ctx_free(x);
+}
+
+/* The message log could not take it: the send fails, never acked. */
+static void
+log_refused(struct sendctx *x, jv reqid, const char *why)
+{
+	route.n.send_errors++;
+	if (x->p->conn != NULL)
+		ipc_send_jv(x->p->conn, jv_object_set(json_error(reqid,
+		    "unavailable", why), jv_string("cid"), jv_string(x->req_cid)));
+	else
+		jv_free(reqid);
+	ctx_free(x);
+}
+
+static void
+logged(void *arg, const char *reply, size_t len, const char *err)
+{
+	struct sendctx *x = arg;
+
+	if (err != NULL)
+		log_refused(x, jv_copy(x->reqid), err);
+	else
+		appended(x, jv_parse_sized(reply, (int)len));
+}
+
+/* msg.append answered (the jv path): through the log first if it is on. */
+static void
+on_appended(void *arg, jv reply)
+{
+	struct sendctx *x = arg;
+	char *line = NULL, *body = NULL;
+	size_t len, blen;
+
+	if (!jslog_on() || !json_bool(reply, "ok", 0)) {
+		appended(x, reply);
+		return;
+	}
+	snprintf(x->req_cid, sizeof(x->req_cid), "%s",
+	    json_str(x->req, "cid", NULL));
+	struct jslog_msg m = { json_str(x->req, "user", NULL),
+	    json_str(x->req, "device", NULL), x->req_cid,
+	    json_str(x->req, "to", NULL) ?: json_str(x->req, "group", NULL),
+	    json_str(x->req, "to", NULL) == NULL, NULL, 0 };
+	if ((line = json_dump(jv_copy(reply), &len)) == NULL ||
+	    (body = json_dump(jv_object_get(jv_copy(x->req),
+	    jv_string("body")), &blen)) == NULL)
+		log_refused(x, jv_copy(x->reqid), "out of memory");
+	else {
+		m.body = body;
+		m.blen = blen;
+		if (jslog_put(&m, line, len, logged, x) == 0) {
+			appended(x, reply);
+			reply = jv_null();
+		}
+	}
+	jv_free(reply);
+	free(body);
+	free(line);
 }
 
 static void
@@ -477,9 +537,8 @@ appended_error(struct sendctx *x, const char *reply, size_t len)
 }
 
 static void
-on_appended_raw(void *arg, const char *reply, size_t len)
+appended_raw(struct sendctx *x, const char *reply, size_t len)
 {
-	struct sendctx *x = arg;
 	struct jflat f;
 	const struct jflat_val *rcpt;
 	const char *mid;
@@ -530,6 +589,30 @@ on_appended_raw(void *arg, const char *reply, size_t len)
 	}
 out:
 	ctx_free(x);
+}
+
+static void
+logged_raw(void *arg, const char *reply, size_t len, const char *err)
+{
+	struct sendctx *x = arg;
+
+	if (err != NULL)
+		log_refused(x, jv_parse(x->idraw), err);
+	else
+		appended_raw(x, reply, len);
+}
+
+/* msg.append answered: through the message log first if it is on. */
+static void
+on_appended_raw(void *arg, const char *reply, size_t len)
+{
+	struct sendctx *x = arg;
+	struct jslog_msg m = { x->user, x->device, x->cid, x->target,
+	    x->group, x->body, x->blen };
+
+	snprintf(x->req_cid, sizeof(x->req_cid), "%s", x->cid);
+	if (!jslog_on() || jslog_put(&m, reply, len, logged_raw, x) == 0)
+		appended_raw(x, reply, len);
 }
 
 /* The request's fields into x; 0, or -1 if the jv path must judge it. */

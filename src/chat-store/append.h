@@ -26,6 +26,9 @@ struct append_args {
 	int64_t		 ts;
 	int		 have_ts;
 	int64_t		 reqid;		/* the request's "id" */
+	const char	*rcpt;		/* "recipients" given (JSON text of
+					 * an array of user names): a log
+					 * entry applied (chat-log(1)) */
 };
 
 /* 1 and *out (malloc'd) if line is a msg.append the fast path takes, else

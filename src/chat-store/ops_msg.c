@@ -303,21 +303,28 @@ check_sender(struct op_ctx *c, struct append_args *a)
 	return 0;
 }
 
+static int apply_logged(struct op_ctx *, const struct append_args *,
+    struct append_out *, struct skey *);
+static int write_msg(struct op_ctx *, const struct append_args *,
+    struct append_out *, struct skey *, const char *, uint64_t, int64_t);
+
 /* msg.append with checked fields: 0 and *o, or -1 (c->code set). */
 static int
 append(struct op_ctx *c, const struct append_args *a, struct append_out *o)
 {
 	const char *to = a->group ? NULL : a->target;
 	const char *gid = a->group ? a->target : NULL;
-	char conv[CONV_MAX], num[24], val[CONV_MAX + 96];
+	char conv[CONV_MAX];
 	struct skey xk, k;
 	uint64_t id = a->mid;
 	int64_t ts = a->ts;
-	int r, i, n;
+	int r;
 
 	key_dedupe(&xk, a->from, a->device, a->cid);
 	if ((r = seen(c, &xk, a->from, o)) != 0)
 		return r == 1 ? 0 : -1;
+	if (a->rcpt != NULL)
+		return apply_logged(c, a, o, &xk);
 	if (user_exists(c, a->from) != 1)
 		return -1;
 	if (to != NULL) {
@@ -374,6 +381,74 @@ append(struct op_ctx *c, const struct append_args *a, struct append_out *o)
 		ts = (int64_t)id_time_ms(id);
 	if (recipients(c, a->from, to, gid, &o->rcpt) == -1)
 		return -1;
+	return write_msg(c, a, o, &xk, conv, id, ts);
+}
+
+/*
+ * A log entry (chat-log(1)): the message as another store accepted it, its
+ * id, ts and recipients given.  Nothing is checked against users or groups
+ * (a store rebuilt from the stream has neither); a message already there
+ * under its id is a dup, so applying an entry twice writes nothing.
+ */
+static int
+apply_logged(struct op_ctx *c, const struct append_args *a,
+    struct append_out *o, struct skey *xk)
+{
+	char conv[CONV_MAX];
+	struct skey k;
+	char *v;
+	size_t vlen;
+	int r;
+
+	if (!a->have_mid || !a->have_ts) {
+		op_fail(c, "bad_request", "a message with 'recipients' needs "
+		    "'mid' and 'ts'");
+		return -1;
+	}
+	o->rcpt = jv_parse(a->rcpt);
+	int bad = jv_get_kind(o->rcpt) != JV_KIND_ARRAY;
+	for (int i = 0; !bad && i < jv_array_length(jv_copy(o->rcpt)); i++) {
+		jv u = jv_array_get(jv_copy(o->rcpt), i);
+		bad = jv_get_kind(u) != JV_KIND_STRING ||
+		    !valid_user(jv_string_value(u));
+		jv_free(u);
+	}
+	if (bad) {
+		jv_free(o->rcpt);
+		op_fail(c, "bad_request", "field 'recipients' must be an array "
+		    "of user names");
+		return -1;
+	}
+	if (a->group)
+		key_conv_group(conv, sizeof(conv), a->target);
+	else
+		key_conv_direct(conv, sizeof(conv), a->from, a->target);
+	key_msg(&k, conv, a->mid);
+	if ((r = tx_get(c->tx, k.b, k.len, &v, &vlen)) != 0) {
+		jv_free(o->rcpt);
+		if (r == -1) {
+			op_read_error(c);
+			return -1;
+		}
+		free(v);
+		id_format(a->mid, o->hex);
+		o->ts = a->ts;
+		o->rcpt = jv_parse(a->rcpt);
+		o->dup = 1;
+		return 0;
+	}
+	return write_msg(c, a, o, xk, conv, a->mid, a->ts);
+}
+
+/* Stages the message, its inbox entries (o->rcpt) and the dedupe record. */
+static int
+write_msg(struct op_ctx *c, const struct append_args *a, struct append_out *o,
+    struct skey *xkp, const char *conv, uint64_t id, int64_t ts)
+{
+	const char *to = a->group ? NULL : a->target;
+	char num[24], val[CONV_MAX + 96];
+	struct skey k, xk = *xkp;
+	int i, n;
 
 	id_format(id, o->hex);
 	o->ts = ts;
@@ -422,7 +497,15 @@ op_msg_append(struct op_ctx *c)
 		return jv_invalid();
 	a.have_mid = have_id;
 	a.have_ts = json_has(c->req, "ts");
-	if (op_int_field(c, "ts", &a.ts) == -1 || append(c, &a, &o) == -1)
+	char *rcpt = NULL;
+	if (json_has(c->req, "recipients") && (rcpt = json_dump(jv_object_get(
+	    jv_copy(c->req), jv_string("recipients")), NULL)) == NULL)
+		return op_fail(c, "store_unavailable", "out of memory");
+	a.rcpt = rcpt;
+	int fail = op_int_field(c, "ts", &a.ts) == -1 ||
+	    append(c, &a, &o) == -1;
+	free(rcpt);
+	if (fail)
 		return jv_invalid();
 	/* "mid": "id" is the request's own id in every reply */
 	jv r = jv_object_set(jv_object(), jv_string("mid"), jv_string(o.hex));
@@ -479,7 +562,8 @@ append_args_parse(const char *line, size_t len, struct append_args **out)
 	    reqid < 0 || (body = jflat_get(&f, "body")) == NULL ||
 	    body->type != JF_STRING || body->uesc ||
 	    (long)jflat_strlen(body) > store_limits.max_message ||
-	    (jflat_get(&f, "to") != NULL) == (jflat_get(&f, "group") != NULL))
+	    (jflat_get(&f, "to") != NULL) == (jflat_get(&f, "group") != NULL) ||
+	    jflat_get(&f, "recipients") != NULL)
 		return 0;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return 0;

@@ -1,0 +1,456 @@
+/*
+ * apply: a store shard applies the message log (chat-scaling(7),
+ * "Durability").
+ *
+ *   CHAT_LOG --pull, a batch--> apply --msg.append (entry as is)--> store
+ *   CHAT_LOG <--+ACK, per entry-- apply <--reply, after the synced batch--
+ *
+ * Each entry is the msg.append line chat-route wrote, with its id, ts and
+ * recipients, so the store writes the same message without reading users
+ * or groups; an entry it holds already comes back dup and writes nothing.
+ * The consumer is durable (its name is the shard's): JetStream keeps what
+ * was acked, and redelivers after ack_wait what was not (a store that died
+ * holding it), which the dedupe absorbs.
+ *
+ * A durable consumer remembers its position, a database does not: a store
+ * rebuilt from empty would never get what the consumer acked before.  So
+ * whenever the store (re)connects, the entry at the consumer's ack floor
+ * is applied again first: if the store did not have it (dup false), the
+ * database lost what it had acked, and the consumer is deleted and made
+ * again from the stream's first entry: the store replays it all.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "bus.h"
+#include "conf.h"
+#include "ipc.h"
+#include "jflat.h"
+#include "json.h"
+#include "log.h"
+#include "chat-log.h"
+
+#define STREAM		"CHAT_LOG"
+#define BATCH		256
+#define INFLIGHT_MAX	1024
+#define PULL_EXPIRES_S	1.0
+#define ACK_WAIT_S	10
+
+enum phase { P_IDLE, P_PROBE, P_PULL };
+
+static struct {
+	struct ev_loop	*loop;
+	struct bus	*bus;
+	struct ipc_client *store;
+	struct bus_client *create, *info, *get, *del;
+	struct bus_sub	*sub;
+	char		 durable[64];
+	char		 inbox[128], next[160];
+	enum phase	 phase;
+	unsigned	 epoch;		/* a probe's generation */
+	int		 pulling;	/* a pull is out */
+	int		 want;		/* entries still due from it */
+	ev_tstamp	 pulled_at;
+	ev_timer	 watchdog;
+	size_t		 inflight;
+	int		 replicas;
+	unsigned long	 applied, dups, errors, pulls, replays, probes;
+	uint64_t	 last_seq;
+} A;
+
+struct apply {
+	char		*ack;		/* the entry's $JS.ACK subject */
+};
+
+static void pull(void);
+static void probe(void);
+
+/* ---- applying entries ---- */
+
+static void
+on_applied(void *arg, const char *reply, size_t len)
+{
+	struct apply *ap = arg;
+	struct jflat f;
+
+	A.inflight--;
+	if (jflat_parse(&f, reply, len) == 0 && jflat_bool(&f, "ok", 0)) {
+		if (jflat_bool(&f, "dup", 0))
+			A.dups++;
+		else
+			A.applied++;
+		bus_publish(A.bus, ap->ack, NULL, "+ACK", 4);
+	} else {
+		char code[40] = "";
+		A.errors++;
+		if (jflat_parse(&f, reply, len) == 0) {
+			const struct jflat_val *e = jflat_get(&f, "error");
+			struct jflat ef;
+			if (e != NULL && jflat_parse(&ef, e->p, e->len) == 0)
+				jflat_strcpy(&ef, "code", code, sizeof(code));
+		}
+		if (strcmp(code, "store_unavailable") == 0 ||
+		    strcmp(code, "unavailable") == 0 || code[0] == '\0')
+			/* redelivered after ack_wait */
+			log_warnx("an entry not applied (%s): it comes again",
+			    code[0] ? code : "no reply");
+		else {
+			/* an entry the store refuses will never apply: say it
+			 * and let it go rather than wedge the shard */
+			log_warnx("an entry refused by chat-store (%s): %.*s",
+			    code, (int)(len > 300 ? 300 : len), reply);
+			bus_publish(A.bus, ap->ack, NULL, "+TERM", 5);
+		}
+	}
+	free(ap->ack);
+	free(ap);
+	if (A.phase == P_PULL && !A.pulling && A.inflight < INFLIGHT_MAX / 2)
+		pull();
+}
+
+static void
+apply_entry(const char *ack, const char *data, size_t len)
+{
+	struct apply *ap = calloc(1, sizeof(*ap));
+
+	if (ap == NULL || (ap->ack = strdup(ack)) == NULL) {
+		free(ap);
+		return;		/* not acked: it comes again */
+	}
+	A.inflight++;
+	/* chat-store's reply comes after the synced batch that holds it */
+	if (ipc_call_raw(A.store, data, len, 0, on_applied, ap) == -1) {
+		A.inflight--;
+		A.errors++;
+		log_warnx("an entry that is not a JSON object: dropped");
+		bus_publish(A.bus, ack, NULL, "+TERM", 5);
+		free(ap->ack);
+		free(ap);
+	}
+}
+
+/* A message on our inbox: an entry (with its ack subject) or a status. */
+static void
+on_msg(void *arg, struct bus_msg *m)
+{
+	const char *ack = bus_msg_reply(m), *data;
+	size_t len;
+
+	(void)arg;
+	/* applied in any phase: an entry applies the same way twice */
+	if (ack != NULL && strncmp(ack, "$JS.ACK.", 8) == 0) {
+		data = bus_msg_data(m, &len);
+		apply_entry(ack, data, len);
+		if (--A.want > 0)
+			return;
+	}
+	/* the batch is done, or a status (no entries, expired) */
+	A.pulling = 0;
+	if (A.phase == P_PULL && A.inflight < INFLIGHT_MAX)
+		pull();
+}
+
+static void
+pull(void)
+{
+	char req[96];
+	int n;
+
+	if (A.phase != P_PULL || !bus_connected(A.bus))
+		return;
+	n = snprintf(req, sizeof(req), "{\"batch\":%d,\"expires\":%.0f}", BATCH,
+	    PULL_EXPIRES_S * 1e9);
+	if (bus_publish(A.bus, A.next, A.inbox, req, (size_t)n) == 0) {
+		A.pulling = 1;
+		A.want = BATCH;
+		A.pulled_at = ev_now(A.loop);
+		A.pulls++;
+	}
+}
+
+/* A pull lost with a server, or a batch cut short: ask again. */
+static void
+on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	if (A.phase == P_PULL && A.inflight < INFLIGHT_MAX &&
+	    (!A.pulling || ev_now(loop) - A.pulled_at > PULL_EXPIRES_S + 1))
+		pull();
+}
+
+/* ---- the consumer and the probe ---- */
+
+static jv
+js_err(jv r)
+{
+	jv e = jv_object_get(jv_copy(r), jv_string("error"));
+
+	if (jv_get_kind(e) == JV_KIND_OBJECT)
+		return e;
+	jv_free(e);
+	return jv_null();
+}
+
+static void
+start_pulling(const char *why)
+{
+	log_info("applying stream '%s' as consumer '%s' (%s)", STREAM,
+	    A.durable, why);
+	A.phase = P_PULL;
+	A.pulling = 0;
+	pull();
+}
+
+static void
+on_deleted(void *arg, jv r)
+{
+	(void)arg;
+	jv_free(r);
+	A.replays++;
+	probe();		/* made again from the first entry */
+}
+
+static void
+on_probe_applied(void *arg, jv r)
+{
+	unsigned epoch = (unsigned)(uintptr_t)arg;
+
+	if (epoch != A.epoch) {
+		jv_free(r);
+		return;
+	}
+	if (json_bool(r, "ok", 0) && !json_bool(r, "dup", 0)) {
+		log_warnx("chat-store lacked entry %" PRIu64 ", acked before: "
+		    "its database is new; replaying stream '%s' from the "
+		    "start", A.last_seq, STREAM);
+		/* INFO and DELETE take an empty payload, not an object */
+		bus_call_msgid(A.del, "", 0, NULL, 5000, on_deleted, NULL);
+	} else if (json_bool(r, "ok", 0))
+		start_pulling("the store holds what was acked");
+	else {
+		log_warnx("probe: chat-store: %s; applying on",
+		    json_str(r, "error", NULL) ?: "an error");
+		start_pulling("probe failed");
+	}
+	jv_free(r);
+}
+
+static void
+on_probe_entry(void *arg, jv r)
+{
+	unsigned epoch = (unsigned)(uintptr_t)arg;
+
+	if (epoch != A.epoch) {
+		jv_free(r);
+		return;
+	}
+	jv e = js_err(r);
+	if (jv_get_kind(e) == JV_KIND_OBJECT ||
+	    json_str(r, "op", NULL) == NULL) {
+		jv_free(e);
+		jv_free(r);
+		start_pulling("the acked entry is gone from the stream");
+		return;
+	}
+	jv_free(e);
+	r = jv_object_delete(r, jv_string("id"));
+	ipc_call(A.store, r, 0, on_probe_applied, (void *)(uintptr_t)epoch);
+}
+
+static void
+on_info(void *arg, jv r)
+{
+	unsigned epoch = (unsigned)(uintptr_t)arg;
+	jv e = js_err(r);
+
+	if (epoch != A.epoch) {
+		jv_free(e);
+		jv_free(r);
+		return;
+	}
+	jv floor = jv_object_get(jv_copy(r), jv_string("ack_floor"));
+	int64_t seq = 0;
+	if (jv_get_kind(floor) == JV_KIND_OBJECT)
+		json_int(floor, "stream_seq", &seq);
+	jv_free(floor);
+	if (jv_get_kind(e) == JV_KIND_OBJECT || seq <= 0) {
+		jv_free(e);
+		jv_free(r);
+		start_pulling("nothing acked yet");
+		return;
+	}
+	jv_free(e);
+	jv_free(r);
+	A.last_seq = (uint64_t)seq;
+	bus_call(A.get, jv_object_set(jv_object(), jv_string("seq"),
+	    jv_number((double)seq)), 5000, on_probe_entry,
+	    (void *)(uintptr_t)epoch);
+}
+
+static void
+on_created(void *arg, jv r)
+{
+	unsigned epoch = (unsigned)(uintptr_t)arg;
+	jv e = js_err(r);
+
+	if (jv_get_kind(e) == JV_KIND_OBJECT)
+		log_warnx("consumer '%s': %s", A.durable,
+		    json_str(e, "description", NULL) ?: "an error");
+	jv_free(e);
+	jv_free(r);
+	if (epoch != A.epoch)
+		return;
+	bus_call_msgid(A.info, "", 0, NULL, 5000, on_info,
+	    (void *)(uintptr_t)epoch);
+}
+
+/* Makes the consumer (a no-op when it exists) and checks the store still
+ * holds its ack floor; pulling stops meanwhile. */
+static void
+probe(void)
+{
+	jv cfg = jv_object();
+
+	A.phase = P_PROBE;
+	A.epoch++;
+	A.probes++;
+#define S(k, v) cfg = jv_object_set(cfg, jv_string(k), v)
+	S("durable_name", jv_string(A.durable));
+	S("ack_policy", jv_string("explicit"));
+	S("deliver_policy", jv_string("all"));
+	S("ack_wait", jv_number(ACK_WAIT_S * 1e9));
+	S("max_ack_pending", jv_number(INFLIGHT_MAX * 4));
+	S("filter_subject", jv_string("chat.log.>"));
+#undef S
+	bus_call(A.create, jv_object_set(jv_object_set(jv_object(),
+	    jv_string("stream_name"), jv_string(STREAM)), jv_string("config"),
+	    cfg), 0, on_created, (void *)(uintptr_t)A.epoch);
+}
+
+static void
+on_stream(void *arg, jv r)
+{
+	jv e = js_err(r);
+
+	(void)arg;
+	if (jv_get_kind(e) == JV_KIND_OBJECT)	/* "in use": made already */
+		log_info("stream '%s': %s", STREAM,
+		    json_str(e, "description", NULL) ?: "an error");
+	jv_free(e);
+	jv_free(r);
+}
+
+/* The store (re)connected: check what it holds before applying on. */
+static void
+on_store(void *arg)
+{
+	(void)arg;
+	log_info("chat-store connected: checking it against the log");
+	probe();
+}
+
+static void
+on_state(void *arg, int up)
+{
+	(void)arg;
+	log_info("connection to the NATS cluster %s", up ? "up" : "down");
+	if (up && A.phase == P_PULL)
+		pull();
+}
+
+int
+apply_start(struct ev_loop *loop, const char *urls, const char *durable,
+    int replicas, char *err, size_t errlen)
+{
+	char subj[256], path[512];
+
+	A.loop = loop;
+	A.replicas = replicas;
+	snprintf(A.durable, sizeof(A.durable), "%s", durable);
+	if ((A.bus = bus_open(loop, urls, "chat-log", on_state, NULL, err,
+	    errlen)) == NULL)
+		return -1;
+#define CL(f, s) do { snprintf(subj, sizeof(subj), s "." STREAM ".%s", \
+	A.durable); if ((A.f = bus_client_new(A.bus, subj, 2000)) == NULL) \
+	goto nomem; } while (0)
+	CL(create, "$JS.API.CONSUMER.DURABLE.CREATE");
+	CL(info, "$JS.API.CONSUMER.INFO");
+	CL(del, "$JS.API.CONSUMER.DELETE");
+#undef CL
+	if ((A.get = bus_client_new(A.bus, "$JS.API.DIRECT.GET." STREAM,
+	    2000)) == NULL || bus_new_inbox(A.inbox, sizeof(A.inbox)) == -1)
+		goto nomem;
+	snprintf(A.next, sizeof(A.next), "$JS.API.CONSUMER.MSG.NEXT." STREAM
+	    ".%s", A.durable);
+	if ((A.sub = bus_subscribe(A.bus, A.inbox, NULL, on_msg, NULL, err,
+	    errlen)) == NULL)
+		return -1;
+	struct bus_client *mk = bus_client_new(A.bus, "$JS.API.STREAM.CREATE."
+	    STREAM, 2000);
+	if (mk == NULL)
+		goto nomem;
+	jv cfg = jv_object();
+#define S(k, v) cfg = jv_object_set(cfg, jv_string(k), v)
+	S("name", jv_string(STREAM));
+	S("subjects", jv_array_append(jv_array(), jv_string("chat.log.>")));
+	S("storage", jv_string("file"));
+	S("retention", jv_string("limits"));
+	S("num_replicas", jv_number(replicas));
+	S("duplicate_window", jv_number(120e9));
+	S("allow_direct", jv_true());
+#undef S
+	bus_call(mk, cfg, 0, on_stream, NULL);
+	ev_timer_init(&A.watchdog, on_watchdog, 1.0, 1.0);
+	ev_timer_start(loop, &A.watchdog);
+	/* the probe starts when the store connects */
+	A.store = ipc_client_new(loop, conf_sock_path("store", path,
+	    sizeof(path)), NULL, on_store, NULL);
+	if (A.store == NULL) {
+		snprintf(err, errlen, "socket path '%s' is too long", path);
+		return -1;
+	}
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+void
+apply_stop(void)
+{
+	ev_timer_stop(A.loop, &A.watchdog);
+	if (A.store != NULL) {
+		ipc_client_cancel_all(A.store);
+		ipc_client_free(A.store);
+	}
+	if (A.bus != NULL)
+		bus_close(A.bus);
+}
+
+jv
+apply_status(jv r)
+{
+	static const char *const phases[] = { "idle", "probe", "pull" };
+
+#define N(k, v) r = jv_object_set(r, jv_string(k), jv_number((double)(v)))
+	r = jv_object_set(r, jv_string("consumer"), jv_string(A.durable));
+	r = jv_object_set(r, jv_string("phase"), jv_string(phases[A.phase]));
+	r = jv_object_set(r, jv_string("bus_connected"),
+	    jv_bool(bus_connected(A.bus)));
+	r = jv_object_set(r, jv_string("store_connected"),
+	    jv_bool(ipc_client_connected(A.store)));
+	N("applied", A.applied);
+	N("dups", A.dups);
+	N("errors", A.errors);
+	N("inflight", A.inflight);
+	N("pulls", A.pulls);
+	N("probes", A.probes);
+	N("replays", A.replays);
+#undef N
+	return r;
+}
