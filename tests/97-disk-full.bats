@@ -55,3 +55,30 @@ teardown() {
 	[ "$(prog_restarts store)" = 0 ]
 	grep -q "database reopened after a write error" "$CHAT_HOME/log/store.log"
 }
+
+# alice_created: chat-store created user alice (or has her already).
+alice_created() {
+	ipc store '{"op":"user.create","user":"alice","password":"password1"}' |
+	    grep -Eq '"ok":true|user_exists'
+}
+
+@test "row 10: chat-store started on a full disk serves degraded (status says so, every op store_unavailable) and opens its database once room returns" {
+	# Nothing left at all: LevelDB cannot even create its database.
+	dd if=/dev/zero of="$CHAT_HOME/db/rest" bs=64k status=none 2>/dev/null || true
+	start_daemon chat-store
+	local pid=$LAST_PID r
+	wait_for_sock "$CHAT_RUN/store.sock"
+	r=$(ipc store '{"op":"status"}')
+	echo "# full: $r"
+	jq -e '.ok and .degraded == true' <<<"$r"
+	r=$(ipc store '{"op":"user.create","user":"alice","password":"password1"}')
+	jq -e '.error.code == "store_unavailable"' <<<"$r"
+	grep -q "serving degraded" "$CHAT_HOME/log/chat-store.log"
+	# Room again: the next ops open it, with no restart.
+	rm "$CHAT_HOME/db/rest"
+	wait_until 10 alice_created
+	r=$(ipc store '{"op":"status"}')
+	echo "# room again: $r"
+	jq -e '.degraded == false' <<<"$r"
+	kill -0 "$pid"
+}

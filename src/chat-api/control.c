@@ -1,7 +1,8 @@
 /*
  * control: chat-api's own socket, $CHAT_RUN/api.sock, for the supervisor
  * and chatctl: `ping` and `status` (request counters, responses by status
- * class, live requests, whether chat-store and chat-route are connected).
+ * class, live requests, whether chat-store and chat-route are connected,
+ * connections refused for max_conns_per_ip and addresses counted now).
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "ipc.h"
 #include "json.h"
 #include "log.h"
+#include "../chatd/limits.h"
 
 static jv
 num(jv o, const char *k, double v)
@@ -33,6 +35,8 @@ status(jv rep)
 	    jv_bool(ipc_client_connected(api.store)));
 	rep = jv_object_set(rep, jv_string("route_connected"),
 	    jv_bool(api.route != NULL && ipc_client_connected(api.route)));
+	rep = num(rep, "refused_per_ip", (double)limits_refused());
+	rep = num(rep, "peers", (double)limits_peers());
 	return rep;
 }
 

@@ -10,6 +10,7 @@
 #include "json.h"
 #include "id.h"
 #include "util.h"
+#include "db.h"
 #include "keys.h"
 #include "ops.h"
 
@@ -215,5 +216,10 @@ op_status(struct op_ctx *c)
 	N(writes); N(max_batch); N(conns); N(overlong); N(torn);
 	N(hashes); N(commit_us); N(max_commit_us);
 #undef N
+	/* Degraded: the database could not be opened for a full disk (at
+	 * start, or reopening after a write error); every other op gets
+	 * store_unavailable until room returns.  db_full is the worker's,
+	 * and so is this op. */
+	o = jv_object_set(o, jv_string("degraded"), jv_bool(db_full()));
 	return o;
 }
