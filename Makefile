@@ -72,7 +72,7 @@ DEPFILES += $(LIBCHAT_OBJS:.o=.d) $(UNIT_OBJS:.o=.d)
 DEB_PKGS = build-essential pkg-config libwebsockets-dev libwebsockets-evlib-ev \
            libev-dev libleveldb-dev libjq-dev jq libcurl4-openssl-dev libssl-dev \
            libcrypt-dev bats bats-assert bats-support mandoc procps python3 python3-websockets \
-           curl socat strace nats-server libnats-dev iproute2 nftables slowhttptest clang-14 libclang-rt-14-dev
+           curl socat strace nats-server libnats-dev iproute2 nftables slowhttptest clang-14 libclang-rt-14-dev faketime
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
@@ -92,6 +92,11 @@ test: deps
 # tests/long/*.bats, with the same kind of summary line.
 test-long: deps all unit
 	tests/run --bin $(abspath $(BIN)) --unit /nonexistent --label long tests/long/*.bats
+
+# The nightly trials: row 1's 20 kill -9 trials a program, row 22's 30 min a target.
+test-nightly: deps all unit
+	NIGHTLY_TRIALS=20 FUZZ_SECS=1800 tests/run --bin $(abspath $(BIN)) --unit /nonexistent \
+	    --label nightly tests/nightly/*.bats tests/long/row-22-fuzz.bats
 
 asan:
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin OPT="-O1 -g -fno-omit-frame-pointer" \
@@ -117,4 +122,4 @@ install: all
 clean:
 	rm -rf build bin
 
-.PHONY: all deps test test-long asan test-asan run install clean scripts unit lint-man bench bench-deps bench-relay
+.PHONY: all deps test test-long test-nightly asan test-asan run install clean scripts unit lint-man bench bench-deps bench-relay

@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # tests/run: alone (network namespaces and timed blips)
 # RELIABILITY.md, the network rows that run in seconds (the long ones are
-# tests/long/row-1[4-6]-*.bats): heartbeat loss (row 13), a network blip
+# tests/long/row-1[4-6]-*.bats): heartbeat loss (row 13: a short
+# presence_timeout, and the default 30 s with chatd and presenced under
+# faketime x10), a network blip
 # shorter than the hangup in a network namespace (row 14a), connection
 # resets with ss -K and a reconnect storm (row 15, quick variant), and
 # slowloris plus a connection flood (row 28).
@@ -63,6 +65,31 @@ hook_start() {
 	awk -v a="$t" -v b="$(jqr "$r" .closed_at)" 'BEGIN { exit !(a - b <= 1.0) }'
 }
 
+@test "row 13 under faketime x10: the default presence_timeout of 30 s hangs up a silent peer at 3 s real ±10%, offline, the unread message pushed" {
+	# chatd and presenced on a clock 10 times as fast (libfaketime,
+	# preloaded for those two only; the drivers and the rest keep the
+	# real clock), so the default 30 s is what is exercised.
+	conf push_collapse_ms 100
+	hook_start
+	LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 \
+	    FAKETIME="+0 x10" FAKETIME_ONLY_CMDS=chatd,presenced \
+	    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+	    super_start
+	run "$PY" "$NET" heartbeat --url "$URL" --hook "$HOOK" --hangup 3
+	echo "$output"
+	assert_success
+	local r=$output
+	local dev t
+	[ "$(jqr "$r" .pings)" -ge 1 ]
+	echo "# presence_timeout 30 s under x10: hangup after $(jqr "$r" .hangup_s) s real"
+	awk -v h="$(jqr "$r" .hangup_s)" 'BEGIN { exit !(h >= 2.7 && h <= 3.3) }'
+	awk -v s="$(jqr "$r" .offline_s)" 'BEGIN { exit !(s <= 1) }'
+	dev=$(jqr "$r" .device)
+	wait_until 5 grep -q "/alice/$dev" "$HOOKLOG"
+	t=$(grep "/alice/$dev" "$HOOKLOG" | head -1 | jq .t)
+	awk -v a="$t" -v b="$(jqr "$r" .closed_at)" 'BEGIN { exit !(a - b <= 1.0) }'
+}
+
 @test "row 14a: a 3 s network blip under a 20 s hangup: the same connections carry on, lost=0" {
 	netns_up
 	conf presence_timeout 20
@@ -109,6 +136,7 @@ hook_start() {
 	[ "$(jqr "$r" .refused)" = 50 ] && [ "$(jqr "$r" .open)" = 50 ]
 	[[ "$(jqr "$r" .other_status)" == *" 200 "* ]]
 	grep -q "127.0.0.3 holds 50 connections" "$CHAT_HOME/log/api.log"
+	[ "$(ipc api '{"op":"status"}' | jq .refused_per_ip)" -ge 50 ]
 	# The count follows closes: the same address gets in again.
 	r=$("$PY" "$NET" flood --port "$CHATD_PORT" --n 10 --path /v1/ws)
 	[ "$(jqr "$r" .refused)" = 0 ]

@@ -116,7 +116,13 @@ enqueue(struct drop *d, jv m)
 }
 
 /* The newest message of the page from someone else that reached this
- * connection: sent after its auth, at most its last id. */
+ * connection: past the device's cursor (the page starts there), at most
+ * its last id.  Ids are compared, never chatd's clock with the time in an
+ * id: chat-route makes ids on its own clock, and a chatd running ahead of
+ * it (another host; row 13 under faketime) would see every message as
+ * older than the auth and owe no push.  A message synced on this
+ * connection and never confirmed is owed one too; chat-push dedupes
+ * (user, device, msg_id). */
 static void
 on_inbox(void *arg, jv reply)
 {
@@ -131,7 +137,7 @@ on_inbox(void *arg, jv reply)
 			uint64_t id;
 			if (from != NULL && strcmp(from, d->user) != 0 &&
 			    s != NULL && id_parse(s, strlen(s), &id) == 0 &&
-			    id <= d->last_id && id_time_ms(id) >= d->since_ms) {
+			    id <= d->last_id) {
 				jv_free(best);
 				best = m;
 			} else
@@ -178,8 +184,8 @@ droppush_dropped(const char *user, const char *device, uint64_t since_ms,
 	struct drop *d;
 
 	n.drops++;
-	if (last_id == 0 || id_time_ms(last_id) < since_ms)
-		return;		/* nothing new reached it on this connection */
+	if (last_id == 0)
+		return;		/* nothing reached it on this connection */
 	if (pending >= DP_PENDING_MAX || (d = calloc(1, sizeof(*d))) == NULL) {
 		n.skipped++;
 		return;
