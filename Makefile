@@ -91,11 +91,11 @@ test: deps
 # The long rows of the fault suite (soak, crash loops, fuzzing for minutes):
 # tests/long/*.bats, with the same kind of summary line.
 test-long: deps all unit
-	tests/run --bin $(abspath $(BIN)) --unit /nonexistent --label long tests/long/*.bats
+	tests/run -j 1 --bin $(abspath $(BIN)) --unit /nonexistent --label long tests/long/*.bats
 
 # The nightly trials: row 1's 20 kill -9 trials a program, row 22's 30 min a target.
 test-nightly: deps all unit
-	NIGHTLY_TRIALS=20 FUZZ_SECS=1800 tests/run --bin $(abspath $(BIN)) --unit /nonexistent \
+	NIGHTLY_TRIALS=20 FUZZ_SECS=1800 tests/run -j 1 --bin $(abspath $(BIN)) --unit /nonexistent \
 	    --label nightly tests/nightly/*.bats tests/long/row-22-fuzz.bats
 
 asan:
