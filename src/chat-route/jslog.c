@@ -40,11 +40,16 @@ struct jsput {
 	void		*arg;
 	char		*reply;		/* the store's reply line, kept */
 	size_t		 len;
+	int		 answered;	/* the stream answered (or gave up) */
+	int		 failed;	/* then: why in err */
+	char		 err[200];
+	struct jsput	*next;		/* the order of the puts */
 };
 
 static struct {
 	struct bus	*bus;
 	struct bus_client *pub, *admin;
+	struct jsput	*head, *tail;	/* puts in the order made */
 	unsigned long	 puts, acked, dups, failed;
 	char		*buf;
 	size_t		 len, cap;
@@ -139,31 +144,47 @@ jslog_free(void)
 	free(J.buf);
 }
 
+/* Finishes the answered puts at the head, in the order made: the store
+ * answered them in id order, and acks and deliveries must leave in it
+ * (chatd drops a delivery older than a device's newest), even when a
+ * resend makes the stream answer a later one first. */
+static void
+finish_in_order(void)
+{
+	struct jsput *p;
+
+	while ((p = J.head) != NULL && p->answered) {
+		if ((J.head = p->next) == NULL)
+			J.tail = NULL;
+		p->done(p->arg, p->reply, p->len, p->failed ? p->err : NULL);
+		free(p->reply);
+		free(p);
+	}
+}
+
 static void
 on_puback(void *arg, jv r)
 {
 	struct jsput *p = arg;
 	jv e = jv_object_get(jv_copy(r), jv_string("error"));
-	char why[200] = "";
-
 	if (jv_get_kind(e) == JV_KIND_OBJECT || !json_has(r, "seq")) {
 		const char *d = jv_get_kind(e) == JV_KIND_OBJECT ?
 		    json_str(e, "description", NULL) : NULL;
 		if (d == NULL)
 			d = json_str(e, "message", NULL);
-		snprintf(why, sizeof(why), "the message log did not take it "
-		    "(%s)", d ? d : "no PubAck");
+		snprintf(p->err, sizeof(p->err), "the message log did not "
+		    "take it (%s)", d ? d : "no PubAck");
+		p->failed = 1;
 		J.failed++;
-		log_warnx("jslog: %s", why);
+		log_warnx("jslog: %s", p->err);
 	} else {
 		J.acked++;
 		J.dups += json_bool(r, "duplicate", 0);
 	}
 	jv_free(e);
 	jv_free(r);
-	p->done(p->arg, p->reply, p->len, why[0] ? why : NULL);
-	free(p->reply);
-	free(p);
+	p->answered = 1;
+	finish_in_order();
 }
 
 #define B(s, n) buf_add(&J.buf, &J.len, &J.cap, (s), (n))
@@ -211,6 +232,11 @@ jslog_put(const struct jslog_msg *m, const char *reply, size_t len,
 		free(p);
 		goto nomem;
 	}
+	if (J.tail != NULL)
+		J.tail->next = p;
+	else
+		J.head = p;
+	J.tail = p;
 	J.puts++;
 	return 1;
 nomem:

@@ -35,8 +35,12 @@ async def stream(a):
                    members=[al_u, bo_u])["group"]
     st = Stream()
     senders = [Client(a.url, u, *login(store, u)) for u in (al_u, bo_u, ca_u)]
-    keepers = [asyncio.create_task(keep_connected(c, st)) for c in senders]
-    for c in senders:
+    # second devices of bob and alice: each must get every message of both
+    # conversations and the group live, once, in id order
+    recv = [Client(a.url, u, *login(store, u)) for u in (bo_u, al_u)]
+    everyone = senders + recv
+    keepers = [asyncio.create_task(keep_connected(c, st)) for c in everyone]
+    for c in everyone:
         while not hasattr(c, "up"):
             await asyncio.sleep(0.01)
         await asyncio.wait_for(c.up.wait(), 20)
@@ -66,8 +70,18 @@ async def stream(a):
                          paced(senders[1], "b-", to=al_u),
                          paced(senders[2], "c-", group=gid))
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    want = set(st.acked.values())
+    end = time.monotonic() + 40
+    for c in recv:
+        while not want <= c.ids and time.monotonic() < end:
+            await asyncio.sleep(0.05)
     st.finished = True
-    for c in senders:
+    for c in recv:
+        check(want <= c.ids, "%s: %d acked messages never arrived" %
+              (c.user, len(want - c.ids)))
+        check(c.dups == 0 and c.order == 0, "%s: dups %d order %d" %
+              (c.user, c.dups, c.order))
+    for c in everyone:
         await c.close()
     for k in keepers:
         k.cancel()
