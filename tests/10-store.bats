@@ -622,3 +622,21 @@ PY
 	missing=$(sort -u "$acks" | comm -23 - "$BATS_TEST_TMPDIR/inbox" | wc -l)
 	echo "# torn tail: acked $(sort -u "$acks" | wc -l), missing $missing" >&3
 }
+
+@test "store: status has every counter chat-store(1) lists; SIGINT stops it cleanly (exit 0)" {
+	start_store
+	users alice
+	ok '{"op":"status"}'
+	for f in ops errors appends dups batches syncs writes max_batch conns overlong torn hashes commit_us max_commit_us; do
+		[ "$(jqr "$reply" ".$f | type")" = number ] || { echo "status has no number '$f': $reply" >&2; false; }
+	done
+	assert_equal "$(jqr "$reply" .degraded)" false
+	[ "$(jqr "$reply" .hashes)" -ge 1 ]
+	ok '{"op":"device.login","user":"alice"}'
+	[[ $(jqr "$reply" .device) =~ ^[A-Za-z0-9_-]{16}$ ]]
+	kill -INT "$STORE_PID"
+	rc=0
+	wait "$STORE_PID" || rc=$?
+	assert_equal "$rc" 0
+	[ ! -e "$CHAT_RUN/store.sock" ]
+}
