@@ -41,6 +41,7 @@
 #include "commit.h"
 
 #define BATCH_MAX	2048
+#define WAKE_MIN	32
 #define HASH_THREADS	2
 
 enum { STAGE_WORK, STAGE_CREATE, STAGE_VERIFY, STAGE_DONE };
@@ -70,6 +71,7 @@ struct batch {
  * written once that batch's write returned (failed if it failed). */
 static struct batch syncing;
 static int sync_busy, sync_written, sync_failed, sync_stop;
+static size_t work_n;		/* about how many wait in work_q */
 static pthread_cond_t sync_cv = PTHREAD_COND_INITIALIZER;
 
 static struct commit_config cfg;
@@ -495,6 +497,7 @@ worker(void *arg)
 		if (cur.n < BATCH_MAX) {
 			list = work_q.head;
 			work_q.head = work_q.tail = NULL;
+			work_n = 0;
 		}
 		written = sync_busy && sync_written;
 		pthread_mutex_unlock(&work_q.mu);
@@ -619,6 +622,7 @@ commit_start(const struct commit_config *c, char *err, size_t errlen)
 
 /* What the loop handed over since it last flushed (loop thread only). */
 static struct store_req *sub_head, *sub_tail;
+static size_t sub_n;
 
 void
 commit_submit(struct store_req *r)
@@ -635,13 +639,32 @@ commit_submit(struct store_req *r)
 	else
 		sub_head = r;
 	sub_tail = r;
+	sub_n++;
 }
 
+/*
+ * While a sync runs, the worker is woken only once WAKE_MIN requests wait
+ * (or by the sync's end): a wake a loop turn cost chat-store a tenth of
+ * its CPU in futex calls and context switches, and running a few ops
+ * early gains little against a sync of milliseconds.
+ */
 void
 commit_flush(void)
 {
-	put_list(&work_q, sub_head, sub_tail);
+	if (sub_head == NULL)
+		return;
+	pthread_mutex_lock(&work_q.mu);
+	if (work_q.tail != NULL)
+		work_q.tail->next = sub_head;
+	else
+		work_q.head = sub_head;
+	work_q.tail = sub_tail;
+	work_n += sub_n;
+	if (!sync_busy || work_n >= WAKE_MIN)
+		pthread_cond_signal(&work_q.cv);
+	pthread_mutex_unlock(&work_q.mu);
 	sub_head = sub_tail = NULL;
+	sub_n = 0;
 }
 
 struct store_req *
