@@ -51,3 +51,15 @@ drive() {
 	start_stack
 	drive after-restart
 }
+
+@test "presence: a blip shorter than the timeout (client killed, device back) shows no offline" {
+	drive blip
+}
+
+@test "presence: with two devices the user stays online until both are gone" {
+	drive two-devices
+}
+
+@test "presence: group members and strangers get no pushed presence; a stranger cannot be queried" {
+	drive no-group-push
+}

@@ -9,6 +9,12 @@ silent-drop   bob's client process is killed with SIGKILL: no close frame,
               and must see it after.
 silent-conn   bob stays connected but says nothing: offline after the
               timeout; his next frame makes him online again.
+blip          bob's client is killed and his device is back before the
+              timeout: alice sees no offline.
+two-devices   bob on two devices: bye on one changes nothing; a clean close
+              of the other makes him offline at once.
+no-group-push group members and strangers get no pushed presence; the
+              group query answers the members; a stranger is refused.
 before-restart / after-restart
               bob comes and says bye; the first half records the
               last_active_at alice was told; after the whole stack is
@@ -80,9 +86,8 @@ async def silent_drop(a, store):
     beat = asyncio.create_task(keep_beating(al))
     # bob lives in a child process so that SIGKILL takes his socket with
     # it the way a crashed phone app would: no close frame.
-    child = subprocess.Popen([sys.executable, __file__, "hold", "--url",
-                              a.url], stdout=subprocess.PIPE)
-    check(child.stdout.readline().strip() == b"ready", "bob's client ready")
+    child, line = await start_hold(a)
+    check(line[:1] == [b"ready"], "bob's client ready")
     await wait_for(lambda: online_mark(al, "bob"), "bob online", 5)
     mark = online_mark(al, "bob")
     os.kill(child.pid, signal.SIGKILL)
@@ -101,11 +106,24 @@ async def silent_drop(a, store):
 
 
 async def hold(a, store):
+    parent = os.getppid()
     bob = await device(store, a.url, "bob")
-    print("ready", flush=True)
-    while True:
+    print("ready", bob.device, flush=True)
+    # Orphaned (the driver failed): go, or bats waits for our stderr.
+    while os.getppid() == parent:
         await bob.send_raw('{"type":"hb"}')
         await asyncio.sleep(0.5)
+
+
+async def start_hold(a):
+    """bob's client in a child process: (process, its first line split).
+    The line is read off the loop, so alice's pings are answered meanwhile
+    (a child slow to start on a loaded machine got her dropped)."""
+    child = subprocess.Popen([sys.executable, __file__, "hold", "--url",
+                              a.url], stdout=subprocess.PIPE)
+    line = await asyncio.get_running_loop().run_in_executor(
+        None, child.stdout.readline)
+    return child, line.split()
 
 
 async def silent_conn(a, store):
@@ -163,9 +181,107 @@ async def after_restart(a, store):
     return {"last_active_at": got["last_active_at"]}
 
 
+async def blip(a, store):
+    """bob's client is killed (no close frame) and the same device comes
+    back before the timeout: alice never sees bob offline."""
+    friends(store, "alice", "bob")
+    al = await device(store, a.url, "alice")
+    beat = asyncio.create_task(keep_beating(al))
+    child, line = await start_hold(a)
+    check(len(line) == 2 and line[0] == b"ready", "bob's client ready")
+    await wait_for(lambda: online_mark(al, "bob"), "bob online", 5)
+    mark = online_mark(al, "bob")
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    killed = time.monotonic()
+    await asyncio.sleep(a.timeout * 0.3)
+    bob = await device(store, a.url, "bob", line[1].decode())
+    bbeat = asyncio.create_task(keep_beating(bob))
+    # Well past the moment the drop alone would have made bob offline.
+    while time.monotonic() - killed < a.timeout * 2:
+        await asyncio.sleep(0.1)
+    check("offline" not in statuses(al, "bob", mark),
+          "bob offline after a %.1fs blip: %s" % (a.timeout * 0.3,
+                                                   al.presence[mark:]))
+    check(bob.close_code is None, "bob's new connection is open")
+    beat.cancel()
+    bbeat.cancel()
+    return {"blip_s": round(a.timeout * 0.3, 2)}
+
+
+async def two_devices(a, store):
+    """bob on two devices: online until both are gone; bye on one changes
+    nothing, a clean close of the other makes him offline at once."""
+    friends(store, "alice", "bob")
+    al = await device(store, a.url, "alice")
+    beats = [asyncio.create_task(keep_beating(al))]
+    b1 = await device(store, a.url, "bob")
+    b2 = await device(store, a.url, "bob")
+    beats += [asyncio.create_task(keep_beating(b)) for b in (b1, b2)]
+    await wait_for(lambda: online_mark(al, "bob"), "bob online", 5)
+    mark = online_mark(al, "bob")
+    beats[1].cancel()
+    await b1.send_raw('{"type":"bye"}')
+    check(await b1.wait_closed() == 1000, "bye closes with 1000")
+    await asyncio.sleep(1.0)
+    check("offline" not in statuses(al, "bob", mark),
+          "bob offline with a device left: %s" % al.presence[mark:])
+    beats[2].cancel()
+    gone = time.monotonic()
+    await b2.close()
+    # "at once": well before presence_timeout would have said it
+    await wait_for(lambda: "offline" in statuses(al, "bob", mark),
+                   "bob offline once both are gone", a.timeout * 0.9)
+    after = time.monotonic() - gone
+    beats[0].cancel()
+    return {"offline_after_s": round(after, 2)}
+
+
+async def no_group_push(a, store):
+    """Group members and strangers get no pushed presence; a group query
+    answers the members; a stranger cannot be queried."""
+    make_users(store, ["alice", "dave", "eve", "bob"])
+    friends(store, "alice", "bob")
+    gid = store.ok("group.create", owner="alice", name="g",
+                   members=["dave"])["group"]
+    al = await device(store, a.url, "alice")
+    dv = await device(store, a.url, "dave")
+    ev = await device(store, a.url, "eve")
+    await dv.send_raw('{"type":"hb"}')
+    await dv.send_raw('{"type":"bye"}')
+    await dv.wait_closed()
+    await ev.send_raw('{"type":"bye"}')
+    await ev.wait_closed()
+    # A barrier: bob's change goes through presenced after theirs.
+    bob = await device(store, a.url, "bob")
+    await wait_for(lambda: online_mark(al, "bob"), "bob online", 5)
+    await asyncio.sleep(0.3)
+    check(all(p["user"] == "bob" for p in al.presence),
+          "pushed to a group member or a stranger: %s" % al.presence)
+    dv = await device(store, a.url, "dave")
+    n = len(al.presence)
+    await al.send_raw(json.dumps({"type": "presence", "group": gid}))
+    await wait_for(lambda: len(al.presence) >= n + 2, "group query", 5)
+    got = sorted((p["user"], p["status"]) for p in al.presence[n:])
+    check(got == [("alice", "online"), ("dave", "online")],
+          "group query: %s" % got)
+    check(not dv.presence, "dave got presence pushed: %s" % dv.presence)
+    n, e = len(al.presence), len(al.errors)
+    await al.send_raw(json.dumps({"type": "presence", "users": ["eve"]}))
+    await wait_for(lambda: len(al.errors) > e, "an error for eve", 5)
+    check(al.errors[-1]["code"] == "unauthorized" and
+          "eve" in al.errors[-1]["message"], "eve: %s" % al.errors[-1])
+    await asyncio.sleep(0.2)
+    check(not any(p["user"] == "eve" for p in al.presence),
+          "eve's presence shown: %s" % al.presence)
+    await bob.close()
+    return {}
+
+
 SCENARIOS = {"silent-drop": silent_drop, "silent-conn": silent_conn,
              "hold": hold, "before-restart": before_restart,
-             "after-restart": after_restart}
+             "after-restart": after_restart, "blip": blip,
+             "two-devices": two_devices, "no-group-push": no_group_push}
 
 
 def main():
