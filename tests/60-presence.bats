@@ -429,3 +429,20 @@ pres_status() { jqr "$(ipc presence '{"op":"status"}')" "$1"; }
 	# before store_error freed it (teardown fails on the report)
 	stop_pid "$PRES_PID"
 }
+
+@test "chatd's presence_link batches: 20 devices' connects, then their beats, each go in one or two lines" {
+	start_presenced 30
+	start_link L1
+	cmds=$(for u in alice bob carol dave eve; do for d in 1 2 3 4; do echo "connect $u x$d"; done; done)
+	to_link L1 "$cmds"
+	wait_until 5 holds '[ "$(pres_status .devices)" = 20 ]'
+	b0=$(pres_status .batches) e0=$(pres_status .events)
+	[ "$b0" -le 2 ] || fail "20 connects took $b0 lines"
+	sleep 1.2		# past the link's one-beat-a-second limit
+	cmds=$(for u in alice bob carol dave eve; do for d in 1 2 3 4; do echo "activity $u x$d"; done; done)
+	to_link L1 "$cmds"
+	wait_until 5 holds '[ "$(pres_status .beats)" -ge 20 ]'
+	b1=$(pres_status .batches) e1=$(pres_status .events)
+	[ $((e1 - e0)) -ge 20 ] || fail "events $e0 -> $e1"
+	[ $((b1 - b0)) -le 2 ] || fail "20 devices' beats took $((b1 - b0)) lines"
+}

@@ -499,7 +499,7 @@ store_device() {
 	grep -q "gone bob/d1" "$CHAT_HOME/log/chat-push.log"
 }
 
-@test "fcm 404 UNREGISTERED and apns 400 BadDeviceToken clear the registration too" {
+@test "fcm 404 UNREGISTERED, apns 400 BadDeviceToken and apns 410 Unregistered clear the registration too" {
 	stub_start gw
 	store_start
 	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$BATS_TEST_TMPDIR/rsa.pem" 2>/dev/null
@@ -528,8 +528,17 @@ store_device() {
 	run ipc store '{"op":"device.get","user":"carol","device":"d1"}'
 	assert_output --partial '"ok":true'
 	refute_output --partial '"push"'
+	# and APNs' own word for a dead token: 410 Unregistered
+	store_device dave d1 apns org.example beef
+	stub_ctl gw '{"mode":"status","status":410,"match":"/3/device/","body":"{\"reason\":\"Unregistered\",\"timestamp\":1795000000000}"}'
+	enqueue dave d1 apns org.example 0000000000000613 '.token="beef"'
+	wait_until 5 queued_is 0
+	run ipc store '{"op":"device.get","user":"dave","device":"d1"}'
+	assert_output --partial '"ok":true'
+	refute_output --partial '"push"'
+	nreqs_is gw 1 '.path=="/3/device/beef"'
 	run ipc push '{"op":"status"}'
-	assert_output --partial '"gone":2'
+	assert_output --partial '"gone":3'
 }
 
 @test "kill -9 with jobs queued, restart: every job arrives exactly once" {
