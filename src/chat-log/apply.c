@@ -56,6 +56,7 @@ static struct {
 	int		 want;		/* entries still due from it */
 	ev_tstamp	 pulled_at;
 	ev_timer	 watchdog;
+	ev_timer	 retry;		/* a probe that failed, again */
 	size_t		 inflight;
 	int		 replicas;
 	unsigned long	 applied, dups, errors, pulls, replays, probes;
@@ -293,18 +294,34 @@ on_info(void *arg, jv r)
 }
 
 static void
+on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	probe();
+}
+
+static void
 on_created(void *arg, jv r)
 {
 	unsigned epoch = (unsigned)(uintptr_t)arg;
 	jv e = js_err(r);
+	int failed = jv_get_kind(e) == JV_KIND_OBJECT;
 
-	if (jv_get_kind(e) == JV_KIND_OBJECT)
-		log_warnx("consumer '%s': %s", A.durable,
+	if (failed)	/* the stream not made yet, no quorum: again in 1 s */
+		log_warnx("consumer '%s': %s; trying again", A.durable,
 		    json_str(e, "description", NULL) ?: "an error");
 	jv_free(e);
 	jv_free(r);
 	if (epoch != A.epoch)
 		return;
+	if (failed) {
+		ev_timer_stop(A.loop, &A.retry);
+		ev_timer_set(&A.retry, 1.0, 0);
+		ev_timer_start(A.loop, &A.retry);
+		return;
+	}
 	bus_call_msgid(A.info, "", 0, NULL, 5000, on_info,
 	    (void *)(uintptr_t)epoch);
 }
@@ -405,6 +422,7 @@ apply_start(struct ev_loop *loop, const char *urls, const char *durable,
 	S("allow_direct", jv_true());
 #undef S
 	bus_call(mk, cfg, 0, on_stream, NULL);
+	ev_init(&A.retry, on_retry);
 	ev_timer_init(&A.watchdog, on_watchdog, 1.0, 1.0);
 	ev_timer_start(loop, &A.watchdog);
 	/* the probe starts when the store connects */
@@ -424,6 +442,7 @@ void
 apply_stop(void)
 {
 	ev_timer_stop(A.loop, &A.watchdog);
+	ev_timer_stop(A.loop, &A.retry);
 	if (A.store != NULL) {
 		ipc_client_cancel_all(A.store);
 		ipc_client_free(A.store);
