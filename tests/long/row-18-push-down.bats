@@ -8,8 +8,9 @@
 # Pass: retries with exponential backoff and jitter (no retry storm); every
 # device gets exactly 1 collapsed push (count = its messages) within 2
 # backoff periods (cap 4 s here) of the recovery, 0 lost, 0 duplicates;
-# chat send-ack p99 during the outage within 2x the baseline (50 ms floor:
-# a loaded 2-core machine), and the chat checker clean.
+# chat send-ack p99 in the 10 s after each fault (503, refusals, kill -9,
+# recovery) within 2x (and 50 ms over) that of the 10 s before it, and the
+# chat checker clean.
 
 load ../helpers
 load ../checker/stack
@@ -27,7 +28,7 @@ teardown() {
 }
 
 @test "row 18: push endpoint down 60 s (503, refused, kill -9): 1 collapsed push per device after recovery, 0 lost, 0 dup" {
-	local aw port t0 t_up a0 a1 base fault old
+	local aw port t0 t_up a0 a1 base fault old t_kill t_ref
 	declare -A SENT DEV
 	"$PY" "$BATS_TEST_DIRNAME/../drivers/msgtest.py" seed \
 	    --names "alice,${USERS// /,}" | "$CHAT_BIN/chat-store" import 2>/dev/null
@@ -60,8 +61,10 @@ teardown() {
 	# 20-60 s: refusing connections; chat-push killed -9 at 30 s, and
 	# one more message to bob, carol and dave after its restart.
 	stub_ctl '{"mode":"refuse"}'
+	t_ref=$(now)
 	until_since "$t0" 30
 	old=$(prog_pid push)
+	t_kill=$(now)
 	kill -9 "$old"
 	wait_until 10 up_again push "$old"
 	for u in bob carol dave; do send_to "$u"; done
@@ -104,11 +107,24 @@ teardown() {
 	    .[$i] - .[$i - 1]]) | flatten | map(select(. >= 1.9))' > "$BATS_TEST_TMPDIR/gaps"
 	echo "# gaps at the cap: $(jq -c 'map(. * 100 | round / 100)' "$BATS_TEST_TMPDIR/gaps")"
 	jq -e 'length >= 5 and max <= 4.3 and (max - min) >= 0.3' "$BATS_TEST_TMPDIR/gaps" >/dev/null
-	# chat send-ack p99 unchanged through the outage
+	# chat send-ack p99 unchanged by each fault: the acks of the sends in
+	# the 10 s after it against those of the 10 s before it, the same run
+	# under nearly the same load (this 2-core machine's load moved a 3 s
+	# baseline taken before the outage from 13 to 105 ms between runs;
+	# the buckets showed no stall after the kill: it was load).  A stall
+	# of chat-route on its push link would show right after one of them.
 	base=$("$P99" "$HIST" "$aw" "$a0")
 	fault=$("$P99" "$HIST" "$a0" "$a1")
-	echo "# send-ack before: $base; during the outage: $fault"
-	b=${base#p99_ms=}; b=${b%% *}
-	f=${fault#p99_ms=}; f=${f%% *}
-	[ "$f" -le $(( b * 2 > 50 ? b * 2 : 50 )) ]
+	echo "# send-ack before: $base; during the outage: $fault" >&3
+	local at what
+	for at in "503:$t0" "refused:$t_ref" "kill:$t_kill" "recovery:$t_up"; do
+		what=${at%%:*}
+		echo "# send-ack by second around the $what:" >&3
+		"$PY" "$BATS_TEST_DIRNAME/../checker/ack_buckets.py" --check \
+		    "$HIST" "${at#*:}" > "$BATS_TEST_TMPDIR/buckets" || {
+			sed 's/^/# /' "$BATS_TEST_TMPDIR/buckets"
+			return 1
+		}
+		tail -1 "$BATS_TEST_TMPDIR/buckets" | sed 's/^/# /' >&3
+	done
 }
