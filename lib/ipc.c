@@ -747,9 +747,11 @@ ipc_client_new(struct ev_loop *loop, const char *path, ipc_event_fn *on_event,
 	cl->arg = arg;
 	cl->next_id = 1;
 	cl->backoff = RECONNECT_MIN;
+	/* The first connect happens on the loop, never in here, so on_connect
+	 * always runs with the caller's pointer to cl already set. */
 	ev_timer_init(&cl->retry, on_retry, 0.0, 0.0);
 	cl->retry.data = cl;
-	client_connect(cl);
+	ev_timer_start(loop, &cl->retry);
 	return cl;
 }
 

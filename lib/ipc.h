@@ -91,8 +91,10 @@ typedef void ipc_event_fn(void *arg, jv ev, const char *line, size_t len);
 /* The client has (re)connected: re-announce any state the peer keeps. */
 typedef void ipc_connect_fn(void *arg);
 
-/* A client for the socket at path; connects at once and keeps trying.
- * on_event and on_connect may be NULL. */
+/* A client for the socket at path.  It connects from the loop, on its next
+ * iteration (never inside this call, so on_connect never runs before the
+ * caller holds the returned pointer), and keeps trying.  Requests made
+ * before that wait, unsent.  on_event and on_connect may be NULL. */
 struct ipc_client *ipc_client_new(struct ev_loop *loop, const char *path,
     ipc_event_fn *on_event, ipc_connect_fn *on_connect, void *arg);
 void ipc_client_free(struct ipc_client *cl);

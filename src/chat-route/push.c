@@ -100,14 +100,12 @@ room(void)
 	return 1;
 }
 
-/* lib/ipc calls this from inside ipc_client_new too, before push_cl is
- * set (chat-push already listening: a restart of chat-route under load). */
 static void
 on_push_connect(void *arg)
 {
 	(void)arg;
 	log_info("connected to chat-push (%zu requests to send)",
-	    push_cl != NULL ? ipc_client_pending(push_cl) : 0);
+	    ipc_client_pending(push_cl));
 	warned_down = warned_full = 0;
 }
 

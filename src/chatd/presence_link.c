@@ -343,8 +343,7 @@ sync_all(struct presence_link *pl)
 	log_info("presenced connected: synced %zu devices", pl->ndev);
 }
 
-/* Called from inside ipc_client_new too, before pl->cl is set: the sync
- * goes out from the loop, ahead of any batch. */
+/* The sync goes out from the loop, ahead of any batch. */
 static void
 on_connect(void *arg)
 {

@@ -94,21 +94,20 @@ on_route_caught_up(void *arg, jv reply)
 }
 
 /*
- * Runs from the loop just after a (re)connect: hello, load, every device,
- * then a ping.  Its reply means chat-route has registered our devices, so
- * anything committed after that is delivered live; anything committed
- * before it (perhaps by a chat-route that crashed before delivering) is in
- * the inboxes, and each device re-reads its inbox after its last id.
+ * lib/ipc calls this on every (re)connect, before it resends what was left
+ * unanswered: hello, load, every device, then a ping.  Its reply means
+ * chat-route has registered our devices, so anything committed after that
+ * is delivered live; anything committed before it (perhaps by a chat-route
+ * that crashed before delivering) is in the inboxes, and each device
+ * re-reads its inbox after its last id.
  */
 static void
-on_announce(struct ev_loop *loop, ev_timer *w, int revents)
+on_route_connect(void *arg)
 {
 	size_t i = 0;
 	struct conn *c;
-	(void)loop; (void)w; (void)revents;
+	(void)arg;
 
-	if (!ipc_client_connected(chatd.route))
-		return;		/* the next connect schedules us again */
 	route_line("{\"ev\":\"hello\",\"name\":\"%s\",\"url\":\"%s\"}",
 	    chatd.name, chatd.url);
 	tell_load();
@@ -116,18 +115,6 @@ on_announce(struct ev_loop *loop, ev_timer *w, int revents)
 		announce(c, "online");
 	ipc_call(chatd.route, jv_object_set(jv_object(), jv_string("op"),
 	    jv_string("ping")), 0, on_route_caught_up, NULL);
-}
-
-static ev_timer announce_timer;
-
-/* Called inside lib/ipc's connect, even within ipc_client_new: defer. */
-static void
-on_route_connect(void *arg)
-{
-	(void)arg;
-	ev_timer_stop(chatd.loop, &announce_timer);
-	ev_timer_set(&announce_timer, 0.0, 0.0);
-	ev_timer_start(chatd.loop, &announce_timer);
 }
 
 /* The raw bytes of the "frame" member, which chat-route writes last, so a
@@ -228,7 +215,6 @@ upstream_start(char *err, size_t errlen)
 {
 	char path[512];
 
-	ev_timer_init(&announce_timer, on_announce, 0.0, 0.0);
 	chatd.store = ipc_client_new(chatd.loop, conf_sock_path("store", path,
 	    sizeof(path)), NULL, NULL, NULL);
 	if (chatd.store == NULL) {
@@ -254,7 +240,6 @@ upstream_stop(void)
 {
 	ev_ref(chatd.loop);
 	ev_timer_stop(chatd.loop, &load_timer);
-	ev_timer_stop(chatd.loop, &announce_timer);
 	/* Calls still out (a dropped device's push lookup, a send) hold
 	 * memory their callbacks free: answer them unavailable now, while
 	 * the connections they name still exist. */

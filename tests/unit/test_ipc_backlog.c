@@ -146,6 +146,8 @@ main(void)
 	struct tally t = { .loop = loop };
 	struct ipc_client *cl = ipc_client_new(loop, sock_path, NULL,
 	    on_connect, &t);
+	CHECK(t.connects == 0, "not connected inside ipc_client_new");
+	run_for(loop, 0.1);	/* the first connect is made from the loop */
 	CHECK(t.connects == 1, "connected");
 	kill(server, SIGSTOP);
 	pile_up(cl, &t, pad);
