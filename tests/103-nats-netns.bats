@@ -37,11 +37,18 @@ teardown() {
 # name), VAR_HOST (our end's address), VAR_IP (its end's).  Each is
 # listed for ns_all_down.
 ns_up() {
-	local tag=$(( $$ % 1000 ))$(( RANDOM % 1000 )) ns veth net
-	ns="chatnode$tag" veth="cd${tag}a"
+	local tag ns veth net i
+	# A name in use (another suite's namespace) or a transient failure of
+	# ip netns add while another namespace is being made: another name.
+	for i in 1 2 3 4 5; do
+		tag=$(( $$ % 1000 ))$(( RANDOM % 1000 ))
+		ns="chatnode$tag" veth="cd${tag}a"
+		ip netns add "$ns" 2>/dev/null && break
+		[ "$i" -lt 5 ] || { echo "# ip netns add failed 5 times" >&3; return 1; }
+		sleep 0.2
+	done
 	net="10.$(( 100 + RANDOM % 100 )).$(( RANDOM % 256 ))"
 	echo "$ns $veth" >> "$BATS_TEST_TMPDIR/netns"
-	ip netns add "$ns"
 	ip link add "$veth" type veth peer name "${veth%a}b"
 	ip link set "${veth%a}b" netns "$ns"
 	ip addr add "$net.1/30" dev "$veth"
