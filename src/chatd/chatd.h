@@ -206,9 +206,9 @@ struct wsframe *fq_pop(struct fq *q);
 void fq_clear(struct fq *q);
 
 /* ws.c */
-/* Creates the lws context on chatd.loop, listening on host:port.  0 or -1
- * with err. */
-int ws_start(char *err, size_t errlen);
+/* Creates the lws context on chatd.loop, listening on host:port; when it
+ * cannot, logs why and exits 111 at once. */
+void ws_start(void);
 void ws_stop(void);
 
 /* frames.c */

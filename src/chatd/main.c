@@ -126,8 +126,7 @@ main(int argc, char **argv)
 		fatalx(EXIT_USAGE, "%s", err);
 	if (ctl_start(err, sizeof(err)) == -1)
 		fatalx(EXIT_TEMP, "%s", err);
-	if (ws_start(err, sizeof(err)) == -1)
-		fatalx(EXIT_TEMP, "%s", err);
+	ws_start();
 	lwstimer_start(chatd.loop, &chatd.lws, 0.1);	/* lws's deadlines */
 
 	ev_signal sigterm, sigint;
