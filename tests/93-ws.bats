@@ -19,6 +19,9 @@ setup() {
 	wait_for_sock "$CHAT_RUN/route.sock"
 	CHATD_PORT=$(free_port)
 	URL="ws://127.0.0.1:$CHATD_PORT/v1/ws"
+	# The flood is 100 devices of one user at once: row 21 is about
+	# oversize frames, not row 28's per-user cap (default 64).
+	export CHAT_MAX_CONNS_PER_USER=200
 	start_daemon chatd --listen "127.0.0.1:$CHATD_PORT"
 	CHATD_PID=$LAST_PID
 	wait_for_sock "$CHAT_RUN/chatd-$CHATD_PORT.sock"
