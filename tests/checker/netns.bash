@@ -139,7 +139,7 @@ storm() {
 	local devices=$1 rounds=$2 users=$(( $1 / 5 ))
 	super_start
 	local chatd fd0 fd1 fd2 i n t0 ms
-	wait_until 10 test -n "$(prog_pid chatd)"
+	wait_until 10 prog_has_pid chatd
 	chatd=$(prog_pid chatd)
 	fd0=$(fd_count "$chatd")
 	jepsen_start --users "$users" --devices 5 --no-group --rate 100 \
@@ -199,7 +199,7 @@ slowloris() {
 	conf max_conns_per_ip "$limit"
 	super_start
 	local chatd fd0 fdmax r port
-	wait_until 10 test -n "$(prog_pid chatd)"
+	wait_until 10 prog_has_pid chatd
 	chatd=$(prog_pid chatd)
 	fd0=$(fd_count "$chatd")
 	jepsen_start --rate 50 --duration 600 --drain 60

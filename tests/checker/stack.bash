@@ -40,6 +40,8 @@ all_up() {
 
 # prog_pid NAME: the pid chat-super reports for a program (empty if none).
 prog_pid() { super_status | jq -r --arg n "$1" '.programs[] | select(.name == $n) | .pid // empty'; }
+# prog_has_pid NAME: NAME runs now (polled: each call asks chat-super anew).
+prog_has_pid() { [ -n "$(prog_pid "$1")" ]; }
 prog_state() { super_status | jq -r --arg n "$1" '.programs[] | select(.name == $n) | .state'; }
 
 # up_again NAME OLDPID: the program runs again with another pid.
