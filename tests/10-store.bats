@@ -4,6 +4,7 @@
 # group commit.  The command-line modes are in 11-store-cli.bats.
 
 load helpers
+load store
 
 LOAD="$BATS_TEST_DIRNAME/../src/chat-store/appendload.py"
 
@@ -15,49 +16,6 @@ teardown() {
 	stop_all	# the store holds the mount busy
 	if [ -n "${MOUNTED:-}" ]; then umount "$MOUNTED"; fi
 	chat_teardown
-}
-
-start_store() {
-	start_daemon chat-store "$@"
-	STORE_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/store.sock"
-}
-
-# ok JSON: one request; asserts an ok reply, which is left in $reply.
-ok() {
-	reply=$(ipc store "$1")
-	if [ "$(jqr "$reply" .ok)" != true ]; then
-		echo "expected ok for $1, got $reply" >&2
-		return 1
-	fi
-}
-
-# err CODE JSON: asserts an error reply with CODE; the reply is in $reply.
-err() {
-	reply=$(ipc store "$2")
-	if [ "$(jqr "$reply" .error.code)" != "$1" ]; then
-		echo "expected $1 for $2, got $reply" >&2
-		return 1
-	fi
-}
-
-# raw: writes stdin as is to the store's socket, prints what comes back
-# until the store is quiet for 1 s.  (helpers.bash's ipc_raw feeds python
-# its script on stdin, so the lines never reach the socket.)
-raw() {
-	"$PY" -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(sys.stdin.buffer.read()); s.settimeout(1)
-out = b""
-try:
-    while True:
-        d = s.recv(65536)
-        if not d: break
-        out += d
-except socket.timeout:
-    pass
-sys.stdout.write(out.decode(errors="replace"))' "$CHAT_RUN/store.sock"
 }
 
 # acks_at_least FILE N: FILE has at least N lines.
@@ -131,7 +89,7 @@ users() {
 
 @test "store: a connection's replies keep request order, even around hashing" {
 	start_store
-	run raw <<'REQS'
+	run ipc_raw store <<'REQS'
 {"op":"user.create","id":1,"user":"dora","password":"password-dora"}
 {"op":"user.get","id":2,"user":"dora"}
 {"op":"user.verify","id":3,"user":"dora","password":"password-dora"}
@@ -394,7 +352,7 @@ for line in sys.stdin:
 	assert_equal "$line" '{"id":"first","ok":true}'
 
 	long=$(head -c 5000 /dev/zero | tr '\0' a)
-	run raw <<REQS
+	run ipc_raw store <<REQS
 this is not json
 [1,2,3]
 {"op":"nope","id":2}

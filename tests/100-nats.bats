@@ -27,12 +27,6 @@ busc() {
 	bus --bus "$url" --timeout 20000 call chat.store.0 "$@"
 }
 
-start_store() {
-	start_daemon chat-store
-	STORE_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/store.sock"
-}
-
 # serve_store URL: chat-bus serve store on this CHAT_HOME through URL, and
 # waits until a request through server 3 is answered.
 serve_store() {

@@ -4,6 +4,7 @@
 # daemon holds it.
 
 load helpers
+load store
 
 setup() {
 	chat_setup
@@ -11,20 +12,6 @@ setup() {
 
 teardown() {
 	chat_teardown
-}
-
-start_store() {
-	start_daemon chat-store "$@"
-	STORE_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/store.sock"
-}
-
-ok() {
-	reply=$(ipc store "$1")
-	if [ "$(jqr "$reply" .ok)" != true ]; then
-		echo "expected ok for $1, got $reply" >&2
-		return 1
-	fi
 }
 
 # A small database: two users, friends, a group, messages both ways and in

@@ -7,11 +7,6 @@ load helpers
 setup() { chat_setup; }
 teardown() { chat_teardown; }
 
-start_store() {
-	start_daemon chat-store
-	wait_for_sock "$CHAT_RUN/store.sock"
-}
-
 @test "store: the default password_cost hashes with yescrypt cost 5" {
 	unset CHAT_PASSWORD_COST
 	start_store

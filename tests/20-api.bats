@@ -4,6 +4,7 @@
 # 21-api-errors.bats.
 
 load helpers
+load api
 
 setup() {
 	chat_setup
@@ -14,34 +15,6 @@ setup() {
 
 teardown() {
 	chat_teardown
-}
-
-start_store() {
-	start_daemon chat-store
-	STORE_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/store.sock"
-}
-
-start_api() {
-	API_PORT=$(free_port)
-	API="http://127.0.0.1:$API_PORT"
-	start_daemon chat-api --listen "127.0.0.1:$API_PORT"
-	API_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/api.sock"
-	wait_until 5 curl -sf -o /dev/null "$API/v1/health"
-}
-
-# req METHOD PATH [BODY] [TOKEN]: one request; sets $code, $body, and
-# $hdrs (the response headers, lower-cased).
-req() {
-	local args=(-s -X "$1" -H 'Expect:' -o "$BATS_TEST_TMPDIR/body"
-	    -D "$BATS_TEST_TMPDIR/hdrs" -w '%{http_code}')
-	[ -n "${4-}" ] && args+=(-H "Authorization: Bearer $4")
-	[ -n "${3-}" ] && args+=(-H 'Content-Type: application/json'
-	    --data-binary "$3")
-	code=$(curl "${args[@]}" "$API$2")
-	body=$(cat "$BATS_TEST_TMPDIR/body")
-	hdrs=$(tr 'A-Z' 'a-z' < "$BATS_TEST_TMPDIR/hdrs" | tr -d '\r')
 }
 
 # expect CODE: the last request answered CODE with a JSON body.

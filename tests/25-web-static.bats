@@ -33,14 +33,6 @@ teardown() {
 	chat_teardown
 }
 
-start_api() {
-	API_PORT=$(free_port)
-	API="http://127.0.0.1:$API_PORT"
-	start_daemon chat-api --listen "127.0.0.1:$API_PORT"
-	wait_for_sock "$CHAT_RUN/api.sock"
-	wait_until 5 curl -sf -o /dev/null "$API/v1/health"
-}
-
 # get PATH [CURL ARGS...]: sets $code (000 if the server closed without an
 # answer), $body, $hdrs (lower-cased names).
 get() {

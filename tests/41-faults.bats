@@ -28,12 +28,6 @@ teardown() {
 	chat_teardown
 }
 
-start_store() {
-	start_daemon chat-store
-	STORE_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/store.sock"
-}
-
 start_route() {
 	start_daemon chat-route
 	ROUTE_PID=$LAST_PID

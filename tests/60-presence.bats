@@ -43,12 +43,6 @@ teardown() {
 	chat_teardown
 }
 
-start_store() {
-	start_daemon chat-store
-	STORE_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/store.sock"
-}
-
 # start_presenced TIMEOUT
 start_presenced() {
 	CHAT_PRESENCE_TIMEOUT=$1 start_daemon presenced

@@ -200,5 +200,24 @@ except socket.timeout:
 sys.stdout.write(out.decode(errors="replace"))' "$CHAT_RUN/$1.sock"
 }
 
+# start_store [ARGS...]: chat-store on $CHAT_HOME, its socket ready; sets
+# STORE_PID.
+start_store() {
+	start_daemon chat-store "$@"
+	STORE_PID=$LAST_PID
+	wait_for_sock "$CHAT_RUN/store.sock"
+}
+
+# start_api [ARGS...]: chat-api on a free port, answering /v1/health; sets
+# API_PORT, API (its base URL) and API_PID.
+start_api() {
+	API_PORT=$(free_port)
+	API="http://127.0.0.1:$API_PORT"
+	start_daemon chat-api --listen "127.0.0.1:$API_PORT" "$@"
+	API_PID=$LAST_PID
+	wait_for_sock "$CHAT_RUN/api.sock"
+	wait_until 5 curl -sf -o /dev/null "$API/v1/health"
+}
+
 # jqr JSON FILTER: jq -r on a string.
 jqr() { printf '%s' "$1" | jq -r "$2"; }
