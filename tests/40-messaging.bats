@@ -13,28 +13,12 @@ setup() {
 	# Users made by import, not user.create: yescrypt costs 0.2 s each.
 	"$PY" "$DRV" seed --names alice,bob,carol,dave,tri -n 101 |
 	    "$CHAT_BIN/chat-store" import 2>/dev/null
-	start_daemon chat-store
-	wait_for_sock "$CHAT_RUN/store.sock"
+	start_store
 	start_route
 }
 
 teardown() {
 	chat_teardown
-}
-
-start_route() {
-	start_daemon chat-route
-	ROUTE_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/route.sock"
-}
-
-# start_chatd [PORT]: sets CHATD_PID, CHATD_PORT and URL.
-start_chatd() {
-	CHATD_PORT=${1:-$(free_port)}
-	start_daemon chatd --listen "127.0.0.1:$CHATD_PORT"
-	CHATD_PID=$LAST_PID
-	URL="ws://127.0.0.1:$CHATD_PORT/v1/ws"
-	wait_for_sock "$CHAT_RUN/chatd-$CHATD_PORT.sock"
 }
 
 # drive SCENARIO [ARGS...]: runs the driver; its JSON line is in $output.

@@ -16,28 +16,12 @@ setup() {
 	chat_setup
 	export CHAT_RATE_LIMIT=100000 CHAT_RATE_BURST=100000
 	start_store
-	start_daemon chat-route
-	ROUTE_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/route.sock"
-	CHATD_PORT=$(free_port)
-	URL="ws://127.0.0.1:$CHATD_PORT/v1/ws"
+	start_route
 	start_chatd
 }
 
 teardown() {
 	chat_teardown
-}
-
-start_route() {
-	start_daemon chat-route
-	ROUTE_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/route.sock"
-}
-
-start_chatd() {
-	start_daemon chatd --listen "127.0.0.1:$CHATD_PORT"
-	CHATD_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/chatd-$CHATD_PORT.sock"
 }
 
 stream_start() {
@@ -82,7 +66,7 @@ stream_finish() {
 	stream_start
 	more_acks 300
 	kill -9 "$CHATD_PID"
-	start_chatd
+	start_chatd "$CHATD_PORT"
 	more_acks 300
 	stream_finish
 }
@@ -106,7 +90,7 @@ stream_finish() {
 		start_route
 		more_acks 200
 		kill -9 "$CHATD_PID"
-		start_chatd
+		start_chatd "$CHATD_PORT"
 	done
 	more_acks 200
 	stream_finish

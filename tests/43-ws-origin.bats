@@ -17,12 +17,6 @@ teardown() {
 	chat_teardown
 }
 
-start_chatd() {
-	CHATD_PORT=$(free_port)
-	start_daemon chatd --listen "127.0.0.1:$CHATD_PORT"
-	wait_for_sock "$CHAT_RUN/chatd-$CHATD_PORT.sock"
-}
-
 # handshake [ORIGIN]: prints the status code of the upgrade's answer (000
 # if the connection closed without one); no ORIGIN: no Origin header.
 handshake() {

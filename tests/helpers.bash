@@ -208,6 +208,23 @@ start_store() {
 	wait_for_sock "$CHAT_RUN/store.sock"
 }
 
+# start_route: chat-route, its socket ready; sets ROUTE_PID.
+start_route() {
+	start_daemon chat-route
+	ROUTE_PID=$LAST_PID
+	wait_for_sock "$CHAT_RUN/route.sock"
+}
+
+# start_chatd [PORT]: chatd on 127.0.0.1:PORT (a free port if none), its
+# control socket ready; sets CHATD_PORT, URL and CHATD_PID.
+start_chatd() {
+	CHATD_PORT=${1:-$(free_port)}
+	URL="ws://127.0.0.1:$CHATD_PORT/v1/ws"
+	start_daemon chatd --listen "127.0.0.1:$CHATD_PORT"
+	CHATD_PID=$LAST_PID
+	wait_for_sock "$CHAT_RUN/chatd-$CHATD_PORT.sock"
+}
+
 # start_api [ARGS...]: chat-api on a free port, answering /v1/health; sets
 # API_PORT, API (its base URL) and API_PID.
 start_api() {
