@@ -18,6 +18,7 @@
 
 #include "ipc.h"
 #include "ipc_sync.h"
+#include "ipc_fixture.h"
 #include "t.h"
 
 static char sock_path[108];
@@ -45,40 +46,6 @@ echo_line(struct ipc_conn *c, const char *line, size_t len)
 	else
 		jv_free(x);
 	ipc_send_jv(c, rep);
-}
-
-static pid_t
-start_server(void)
-{
-	int p[2];
-	if (pipe(p) == -1)
-		return -1;
-	pid_t pid = fork();
-	if (pid != 0) {
-		char b;
-		close(p[1]);
-		if (read(p[0], &b, 1) != 1)
-			pid = -1;
-		close(p[0]);
-		return pid;
-	}
-	close(p[0]);
-	/* a loop of its own: the parent's default loop (and its epoll fd)
-	 * came along with fork */
-	signal(SIGTERM, SIG_DFL);
-	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-	struct ipc_handlers h = { .on_line = echo_line };
-	char err[256];
-	struct ipc_server *s = ipc_listen(loop, sock_path, 1024 * 1024, &h,
-	    NULL, err, sizeof(err));
-	if (s == NULL) {
-		fprintf(stderr, "listen: %s\n", err);
-		_exit(1);
-	}
-	if (write(p[1], "r", 1) != 1)
-		_exit(1);
-	ev_run(loop, 0);
-	_exit(0);
 }
 
 static void
@@ -148,23 +115,6 @@ on_reply(void *arg, jv rep)
 	jv_free(rep);
 	if (t->replies == t->want)
 		ev_break(t->loop, EVBREAK_ONE);
-}
-
-static void
-on_guard(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)w; (void)revents;
-	ev_break(loop, EVBREAK_ONE);
-}
-
-static void
-run_for(struct ev_loop *loop, double secs)
-{
-	ev_timer guard;
-	ev_timer_init(&guard, on_guard, secs, 0.0);
-	ev_timer_start(loop, &guard);
-	ev_run(loop, 0);
-	ev_timer_stop(loop, &guard);
 }
 
 struct rawt {
@@ -247,7 +197,7 @@ test_ev_client(pid_t *server)
 	run_for(loop, 0.3);
 	CHECK(t2.replies == 0, "no reply while the server is down");
 	CHECK(ipc_client_pending(cl) == 100, "100 pending");
-	*server = start_server();
+	*server = fixture_server(sock_path, 1024 * 1024, echo_line);
 	run_for(loop, 10);
 	CHECK(t2.replies == 100 && t2.ok == 100, "all 100 resent and answered "
 	    "after restart (%d)", t2.replies);
@@ -279,7 +229,7 @@ test_ev_client(pid_t *server)
 	CHECK(t4.replies == 2 && t4.unavailable == 2 && rt.n == 1 &&
 	    strstr(rt.last, "\"stopping\"") && ipc_client_pending(cl) == 0,
 	    "cancel_all answers every pending call with unavailable");
-	*server = start_server();
+	*server = fixture_server(sock_path, 1024 * 1024, echo_line);
 	ipc_client_free(cl);
 }
 
@@ -289,7 +239,7 @@ main(void)
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(sock_path, sizeof(sock_path), "/tmp/test-ipc-%d.sock",
 	    (int)getpid());
-	pid_t server = start_server();
+	pid_t server = fixture_server(sock_path, 1024 * 1024, echo_line);
 	CHECK(server > 0, "echo server started");
 
 	/* a second listener on a live socket is refused */

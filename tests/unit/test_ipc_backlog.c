@@ -20,6 +20,7 @@
 #include <jv.h>
 
 #include "ipc.h"
+#include "ipc_fixture.h"
 #include "t.h"
 
 #define PAD	1000		/* bytes of padding a request */
@@ -39,37 +40,6 @@ reply_line(struct ipc_conn *c, const char *line, size_t len)
 	long id = strtol(p + 5, NULL, 10);
 	int n = snprintf(out, sizeof(out), "{\"id\":%ld,\"ok\":true}", id);
 	ipc_send(c, out, (size_t)n);
-}
-
-static pid_t
-start_server(void)
-{
-	int p[2];
-
-	if (pipe(p) == -1)
-		return -1;
-	pid_t pid = fork();
-	if (pid != 0) {
-		char b;
-		close(p[1]);
-		if (read(p[0], &b, 1) != 1)
-			pid = -1;
-		close(p[0]);
-		return pid;
-	}
-	close(p[0]);
-	signal(SIGTERM, SIG_DFL);
-	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-	struct ipc_handlers h = { .on_line = reply_line };
-	char err[256];
-	if (ipc_listen(loop, sock_path, 0, &h, NULL, err, sizeof(err)) == NULL) {
-		fprintf(stderr, "listen: %s\n", err);
-		_exit(1);
-	}
-	if (write(p[1], "r", 1) != 1)
-		_exit(1);
-	ev_run(loop, 0);
-	_exit(0);
 }
 
 struct tally {
@@ -103,24 +73,6 @@ on_connect(void *arg)
 }
 
 static void
-on_guard(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)w; (void)revents;
-	ev_break(loop, EVBREAK_ONE);
-}
-
-static void
-run_for(struct ev_loop *loop, double secs)
-{
-	ev_timer guard;
-
-	ev_timer_init(&guard, on_guard, secs, 0.0);
-	ev_timer_start(loop, &guard);
-	ev_run(loop, 0);
-	ev_timer_stop(loop, &guard);
-}
-
-static void
 pile_up(struct ipc_client *cl, struct tally *t, const char *pad)
 {
 	for (int i = 0; i < NREQ; i++)
@@ -139,7 +91,7 @@ main(void)
 	pad[PAD] = '\0';
 	snprintf(sock_path, sizeof(sock_path), "/tmp/test-ipcb-%d.sock",
 	    (int)getpid());
-	pid_t server = start_server();
+	pid_t server = fixture_server(sock_path, 0, reply_line);
 	CHECK(server > 0, "server started");
 
 	/* 1: the peer stalls with the connection up */
@@ -171,7 +123,7 @@ main(void)
 	CHECK(t2.connects == 0, "peer down: not connected");
 	pile_up(cl, &t2, pad);
 	run_for(loop, 0.2);
-	server = start_server();
+	server = fixture_server(sock_path, 0, reply_line);
 	run_for(loop, 600);	/* a bound: ends at the last reply */
 	CHECK(t2.replies == NREQ && t2.ok == NREQ, "all %d resent and answered "
 	    "after the reconnect (%d)", NREQ, t2.replies);

@@ -20,6 +20,7 @@
 #include <jv.h>
 
 #include "ipc.h"
+#include "ipc_fixture.h"
 #include "t.h"
 
 #define MAXTRY	4096
@@ -41,24 +42,6 @@ connect(int fd, const struct sockaddr *sa, socklen_t len)
 	    ntries < MAXTRY)
 		tries[ntries++] = ev_time();
 	return real(fd, sa, len);
-}
-
-static void
-on_guard(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)w; (void)revents;
-	ev_break(loop, EVBREAK_ONE);
-}
-
-static void
-run_for(struct ev_loop *loop, double secs)
-{
-	ev_timer guard;
-
-	ev_timer_init(&guard, on_guard, secs, 0.0);
-	ev_timer_start(loop, &guard);
-	ev_run(loop, 0);
-	ev_timer_stop(loop, &guard);
 }
 
 static int connects;
