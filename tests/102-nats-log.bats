@@ -180,3 +180,37 @@ kill_leader() {
 	echo "$output"
 	assert_success
 }
+
+# super_names: this node's chat-super programs, sorted, on one line.
+super_names() {
+	ipc super '{"op":"status"}' | jq -r '.programs[].name' | sort | paste -sd' '
+}
+super_all_up() {
+	local s
+	s=$(ipc super '{"op":"status"}' | jq -r '.programs[].state') || return 1
+	[ -n "$s" ] && ! echo "$s" | grep -qv '^up$'
+}
+
+@test "log: a node's chat-super with msg_log = jetstream runs chat-log on the node that runs the store" {
+	PORT=$(free_port)
+	printf 'node_services = store, route, chatd\nchatd_listen = 127.0.0.1:%s\n' \
+	    "$PORT" >> "$CHAT_HOME/etc/chat.conf"
+	URL="ws://127.0.0.1:$PORT/v1/ws"
+	run "$CHAT_BIN/chat-super" --print-config
+	assert_output --partial "chat-log"
+	start_daemon chat-super
+	wait_until 60 super_all_up
+	assert_equal "$(super_names)" \
+	    "bus-register bus-route bus-store chatd log presence push route store"
+	wait_until 30 log_pulling
+	"$PY" "$DRV" stream --url "$URL" --count 5 --acked "$BATS_TEST_TMPDIR/acked.json"
+	check_held --store
+	# the node's chat-log saw every acked entry (chat-route wrote it first)
+	wait_until 30 eval '[ "$(ipc log "{\"op\":\"status\"}" | jq .dups)" -ge 15 ]'
+	# a node without the store runs no chat-log
+	CHAT_NODE_SERVICES=chatd run "$CHAT_BIN/chat-super" --print-config
+	refute_output --partial "chat-log"
+	# nor a node with the log off
+	run env -u CHAT_MSG_LOG "$CHAT_BIN/chat-super" --print-config
+	refute_output --partial "chat-log"
+}

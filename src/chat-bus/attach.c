@@ -41,9 +41,11 @@ struct aconn {
 struct ask {
 	struct aconn	*a;
 	jv		 id;
+	struct ask	*prev, *next;	/* the asks out, freed at exit */
 };
 
 static struct bus *bus;
+static struct ask *asks;
 static struct bus_client *remote;
 static const char *subject;
 
@@ -55,17 +57,30 @@ unref(struct aconn *a)
 }
 
 static void
+ask_free(struct ask *k)
+{
+	if (k->prev != NULL)
+		k->prev->next = k->next;
+	else
+		asks = k->next;
+	if (k->next != NULL)
+		k->next->prev = k->prev;
+	unref(k->a);
+	free(k);
+}
+
+static void
 on_remote_reply(void *arg, jv r)
 {
 	struct ask *k = arg;
 
-	r = jv_object_set(r, jv_string("id"), k->id);
+	r = jv_object_set(r, jv_string("id"), jv_copy(k->id));
 	if (k->a->c != NULL)
 		ipc_send_jv(k->a->c, r);
 	else
 		jv_free(r);
-	unref(k->a);
-	free(k);
+	jv_free(k->id);
+	ask_free(k);
 }
 
 static void
@@ -99,6 +114,10 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 	}
 	k->a = a;
 	k->id = id;
+	k->prev = NULL;
+	if ((k->next = asks) != NULL)
+		asks->prev = k;
+	asks = k;
 	a->refs++;
 	bus_call(remote, v, bo.timeout_ms, on_remote_reply, k);
 }
@@ -229,6 +248,10 @@ mode_attach(int argc, char **argv)
 	session_stop();
 	log_info("stopped with %zu requests to '%s' unanswered",
 	    bus_client_pending(remote), subject);
-	bus_close(bus);		/* frees remote */
+	bus_close(bus);		/* frees remote, without calling back */
+	while (asks != NULL) {	/* the requests it dropped */
+		jv_free(asks->id);
+		ask_free(asks);
+	}
 	return 0;
 }

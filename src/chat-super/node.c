@@ -12,7 +12,8 @@
  * nodes; a local chatd is put in the discovery bucket ("bus-register").
  * Links on which the daemon writes unasked (chat-route and presenced to
  * chatd) are carried as sessions; chat-store and chat-push answer
- * requests only.
+ * requests only.  With msg_log = jetstream a node that runs the store
+ * also runs chat-log, its shard's applier of the message log.
  */
 #include <stdio.h>
 #include <string.h>
@@ -98,6 +99,8 @@ node_stack(char *buf, size_t len, char *err, size_t errlen)
 			ADD("%-12s %-9s %s\n", services[i].name, "-",
 			    services[i].attach);
 	}
+	if (listed(l, "store") && strcmp(conf_get("msg_log"), "jetstream") == 0)
+		ADD("%-12s %-9s %s\n", "log", "store", "chat-log");
 	if (listed(l, "chatd")) {
 		ADD("%-12s %-9s %s\n", "chatd", "route", "chatd");
 		ADD("%-12s %-9s %s\n", "bus-register", "chatd",
