@@ -12,7 +12,7 @@
  * rate), ws.c (the lws protocol callback), frames.c (client frames), sync.c
  * (catch-up from the inbox and ordering of live deliveries), upstream.c
  * (chat-route and chat-store clients), presence.c (presenced), ctl.c (our
- * control socket).
+ * control socket), alive.c (PING the silent, hang up on the dead).
  */
 #ifndef CHATD_H
 #define CHATD_H
@@ -24,6 +24,7 @@
 #include <jv.h>
 #include <libwebsockets.h>
 
+#include "alive.h"
 #include "strmap.h"
 #include "token.h"
 
@@ -109,6 +110,7 @@ struct conn {
 	size_t		 rxlen, rxcap;
 
 	ev_timer	 auth_timer;
+	struct alive	 alive;		/* alive.c: PING and hangup */
 	double		 tokens;	/* rate limit bucket */
 	ev_tstamp	 filled;
 

@@ -46,6 +46,7 @@ conn_new(struct lws *wsi)
 	    0.0);
 	c->auth_timer.data = c;
 	ev_timer_start(chatd.loop, &c->auth_timer);
+	alive_add(c);
 	chatd.conns++;
 	return c;
 }
@@ -89,6 +90,7 @@ void
 conn_closed(struct conn *c)
 {
 	ev_timer_stop(chatd.loop, &c->auth_timer);
+	alive_remove(c);
 	if (c->keylen > 0 && conn_lookup(c->key, c->keylen) == c) {
 		strmap_del(&chatd.devices, c->key, c->keylen);
 		upstream_offline(c);

@@ -49,6 +49,8 @@ op_status(jv req, jv reply)
 	NUM(reply, slow_closed); NUM(reply, too_big); NUM(reply, auth_ok);
 	NUM(reply, auth_failed); NUM(reply, auth_timeout); NUM(reply, syncs);
 	NUM(reply, synced_msgs); NUM(reply, resyncs);
+	SET(reply, "pings", jv_number((double)alive_pings()));
+	SET(reply, "hangups", jv_number((double)alive_hangups()));
 	SET(reply, "presence", presence_status());
 	SET(reply, "refused_per_ip", jv_number((double)limits_refused()));
 	SET(reply, "peers", jv_number((double)limits_peers()));

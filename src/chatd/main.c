@@ -83,6 +83,7 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	log_info("signal %d: closing %lu connections", w->signum, chatd.conns);
 	ctl_stop();
 	ws_stop();	/* every connection closes; chat-route is told */
+	alive_stop();
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -120,6 +121,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	chatd.loop = ev_default_loop(0);
 	strmap_init(&chatd.devices);
+	alive_init(chatd.loop, chatd.hangup_secs);
 	if (upstream_start(err, sizeof(err)) == -1)
 		fatalx(EXIT_USAGE, "%s", err);
 	if (presence_start(err, sizeof(err)) == -1)

@@ -40,9 +40,9 @@
  *     client sent a close frame (LWS_CALLBACK_WS_PEER_INITIATED_CLOSE was
  *     seen for this wsi), or chatd closed it on purpose (4002 replaced,
  *     1008 slow, 1009 too big, logout).  Everything else is a silent drop:
- *     lws hung up after its own ping timeout (secs_since_valid_hangup, no
- *     PONG), a read or write error such as ECONNRESET, EOF without a close
- *     frame.  Record "peer sent close" in the connection when the
+ *     chatd hung up after its ping timeout (alive.c: nothing heard, not
+ *     even a PONG), a read or write error such as ECONNRESET, EOF without
+ *     a close frame.  Record "peer sent close" in the connection when the
  *     PEER_INITIATED_CLOSE callback comes, and decide in CLOSED.
  *
  *   a presence query frame ({"type":"presence","users"|"group"}):

@@ -15,6 +15,9 @@
  * queued ahead of it (conn_push); the rest in SERVER_WRITEABLE, one frame
  * each time, asking again while frames are queued, with the LWS_PRE
  * headroom every wsframe has.
+ *
+ * Liveness is alive.c's: every frame and pong received counts as heard,
+ * and a PING it could not write at once goes first in WRITEABLE.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +82,7 @@ on_receive(struct conn *c, const char *in, size_t len)
 	const char *msg;
 	size_t msglen;
 
+	alive_heard(c);
 	if (c->close_code != 0)
 		return 0;	/* closing: what else it says does not matter */
 	int r = gather(c, in, len, &msg, &msglen);
@@ -160,6 +164,13 @@ on_writeable(struct conn *c)
 		    (unsigned char *)why, strlen(why));
 		return -1;
 	}
+	if (c->alive.ping_due) {
+		if (alive_write_ping(c) == -1)
+			return -1;
+		if (c->out.n > 0)
+			lws_callback_on_writable(c->wsi);
+		return 0;
+	}
 	struct wsframe *f = fq_pop(&c->out);
 	if (f == NULL)
 		return 0;
@@ -192,6 +203,10 @@ callback_chat(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		return *pc != NULL ? on_receive(*pc, in, len) : -1;
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (*pc != NULL)
+			alive_heard(*pc);
+		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return *pc != NULL ? on_writeable(*pc) : -1;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
@@ -253,10 +268,9 @@ ws_start(void)
 	info.timeout_secs_ah_idle = (unsigned)conf_int("handshake_timeout");
 	limits_init((unsigned)conf_int("max_conns_per_ip"));
 	limits_user_init((unsigned)conf_int("max_conns_per_user"));
-	/* A silent connection gets a PING, then is hung up on. */
-	retry.secs_since_valid_ping = (uint16_t)(chatd.hangup_secs / 2 > 0 ?
-	    chatd.hangup_secs / 2 : 1);
-	retry.secs_since_valid_hangup = (uint16_t)chatd.hangup_secs;
+	/* lws's validity pings off (a policy of zeros: without one it
+	 * pings after 300 s): alive.c PINGs the silent and hangs up. */
+	memset(&retry, 0, sizeof(retry));
 	info.retry_and_idle_policy = &retry;
 	chatd.lws = lws_create_context(&info);
 	if (chatd.lws == NULL) {
