@@ -30,6 +30,8 @@ X(send_queue_max,     "1048576",          "bytes queued to one slow WebSocket be
 X(ipc_max_line,       "1048576",          "longest internal NDJSON line, bytes")
 X(bus,                "",                 "NATS servers nats://host:port[,...] that carry the internal lines; empty: Unix sockets only")
 X(msg_log,            "",                 "jetstream: chat-route acks a message only once the 3-replica JetStream stream CHAT_LOG on 'bus' holds it; empty: the store's synced write alone")
+X(log_shards,         "1",                "store shards of the message log: chat-route puts a message on chat.log.<FNV-1a of its conversation modulo this>")
+X(log_shard,          "0",                "the store shard whose subject chat.log.<shard> this node's chat-log applies, 0..log_shards-1")
 X(bus_leases,         "",                 "services (comma list) whose chat-bus serve holds the shard by lease in chat_owners, e.g. route,presence")
 X(bus_lease_ttl,      "5",                "seconds a shard lease lives unrenewed; a standby takes over within about this")
 X(node_services,      "store,route,presence,push,chatd,api", "with bus set: what chat-super runs on this node; the rest is reached over the bus")

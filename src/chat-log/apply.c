@@ -14,10 +14,15 @@
  *
  * A durable consumer remembers its position, a database does not: a store
  * rebuilt from empty would never get what the consumer acked before.  So
- * whenever the store (re)connects, the entry at the consumer's ack floor
- * is applied again first: if the store did not have it (dup false), the
+ * whenever the store (re)connects, the newest entry of the shard's subject
+ * at or below the consumer's ack floor (witness.c) is applied again first: if the store did not have it (dup false), the
  * database lost what it had acked, and the consumer is deleted and made
  * again from the stream's first entry: the store replays it all.
+ *
+ * The consumer is filtered on the shard's subject, chat.log.<shard>
+ * (chat-route puts each message on its conversation's shard, lib/shard.h),
+ * so a store shard holds, and a rebuilt one replays, only its own
+ * conversations' messages.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,9 +51,10 @@ static struct {
 	struct ev_loop	*loop;
 	struct bus	*bus;
 	struct ipc_client *store;
-	struct bus_client *create, *info, *get, *del;
+	struct bus_client *create, *info, *get, *del, *msgget;
 	struct bus_sub	*sub;
 	char		 durable[64];
+	char		 filter[32];	/* chat.log.<shard> */
 	char		 inbox[128], next[160];
 	enum phase	 phase;
 	unsigned	 epoch;		/* a probe's generation */
@@ -200,8 +206,8 @@ js_err(jv r)
 static void
 start_pulling(const char *why)
 {
-	log_info("applying stream '%s' as consumer '%s' (%s)", STREAM,
-	    A.durable, why);
+	log_info("applying stream '%s' subject '%s' as consumer '%s' (%s)",
+	    STREAM, A.filter, A.durable, why);
 	A.phase = P_PULL;
 	A.pulling = 0;
 	pull();
@@ -263,6 +269,25 @@ on_probe_entry(void *arg, jv r)
 	ipc_call(A.store, r, 0, on_probe_applied, (void *)(uintptr_t)epoch);
 }
 
+/* The newest acked entry of ours: the store must hold it. */
+static void
+on_witness(void *arg, uint64_t seq, const char *err)
+{
+	unsigned epoch = (unsigned)(uintptr_t)arg;
+
+	if (epoch != A.epoch)
+		return;
+	if (err != NULL || seq == 0) {
+		start_pulling(err != NULL ? "probe failed: no witness" :
+		    "nothing of this shard acked yet");
+		return;
+	}
+	A.last_seq = seq;
+	bus_call(A.get, jv_object_set(jv_object(), jv_string("seq"),
+	    jv_number((double)seq)), 5000, on_probe_entry,
+	    (void *)(uintptr_t)epoch);
+}
+
 static void
 on_info(void *arg, jv r)
 {
@@ -287,9 +312,7 @@ on_info(void *arg, jv r)
 	}
 	jv_free(e);
 	jv_free(r);
-	A.last_seq = (uint64_t)seq;
-	bus_call(A.get, jv_object_set(jv_object(), jv_string("seq"),
-	    jv_number((double)seq)), 5000, on_probe_entry,
+	witness_find(A.msgget, A.filter, (uint64_t)seq, on_witness,
 	    (void *)(uintptr_t)epoch);
 }
 
@@ -342,7 +365,7 @@ probe(void)
 	S("deliver_policy", jv_string("all"));
 	S("ack_wait", jv_number(ACK_WAIT_S * 1e9));
 	S("max_ack_pending", jv_number(INFLIGHT_MAX * 4));
-	S("filter_subject", jv_string("chat.log.>"));
+	S("filter_subject", jv_string(A.filter));
 #undef S
 	bus_call(A.create, jv_object_set(jv_object_set(jv_object(),
 	    jv_string("stream_name"), jv_string(STREAM)), jv_string("config"),
@@ -382,11 +405,12 @@ on_state(void *arg, int up)
 
 int
 apply_start(struct ev_loop *loop, const char *urls, const char *durable,
-    int replicas, char *err, size_t errlen)
+    unsigned shard, int replicas, char *err, size_t errlen)
 {
 	char subj[256], path[512];
 
 	A.loop = loop;
+	snprintf(A.filter, sizeof(A.filter), "chat.log.%u", shard);
 	A.replicas = replicas;
 	snprintf(A.durable, sizeof(A.durable), "%s", durable);
 	if ((A.bus = bus_open(loop, urls, "chat-log", on_state, NULL, err,
@@ -400,7 +424,8 @@ apply_start(struct ev_loop *loop, const char *urls, const char *durable,
 	CL(del, "$JS.API.CONSUMER.DELETE");
 #undef CL
 	if ((A.get = bus_client_new(A.bus, "$JS.API.DIRECT.GET." STREAM,
-	    2000)) == NULL || bus_new_inbox(A.inbox, sizeof(A.inbox)) == -1)
+	    2000)) == NULL || (A.msgget = bus_client_new(A.bus,
+	    "$JS.API.STREAM.MSG.GET." STREAM, 2000)) == NULL || bus_new_inbox(A.inbox, sizeof(A.inbox)) == -1)
 		goto nomem;
 	snprintf(A.next, sizeof(A.next), "$JS.API.CONSUMER.MSG.NEXT." STREAM
 	    ".%s", A.durable);
@@ -458,6 +483,7 @@ apply_status(jv r)
 
 #define N(k, v) r = jv_object_set(r, jv_string(k), jv_number((double)(v)))
 	r = jv_object_set(r, jv_string("consumer"), jv_string(A.durable));
+	r = jv_object_set(r, jv_string("subject"), jv_string(A.filter));
 	r = jv_object_set(r, jv_string("phase"), jv_string(phases[A.phase]));
 	r = jv_object_set(r, jv_string("bus_connected"),
 	    jv_bool(bus_connected(A.bus)));

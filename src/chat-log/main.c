@@ -16,6 +16,7 @@
 #include "jflat.h"
 #include "json.h"
 #include "log.h"
+#include "shard.h"
 #include "util.h"
 #include "chat-log.h"
 
@@ -23,11 +24,13 @@ static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: chat-log [--bus URLS] [--durable NAME] "
-	    "[--replicas N]\n"
-	    "  applies the JetStream stream CHAT_LOG to the local chat-store;"
-	    " see chat-log(1)\n"
+	    "[--shard N] [--replicas N]\n"
+	    "  applies a store shard's subject of the JetStream stream "
+	    "CHAT_LOG to the\n  local chat-store; see chat-log(1)\n"
 	    "  --bus URLS      NATS servers (default: config key 'bus')\n"
 	    "  --durable NAME  the durable consumer (default store<node_id>)\n"
+	    "  --shard N       the store shard, subject chat.log.N (default: "
+	    "config key\n                  'log_shard'), below 'log_shards'\n"
 	    "  --replicas N    the stream's replicas if it is made here "
 	    "(default 3)\n"
 	    "  -h, --help      this text\n");
@@ -72,15 +75,17 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 int
 main(int argc, char **argv)
 {
-	enum { O_BUS = 256, O_DURABLE, O_REPLICAS };
+	enum { O_BUS = 256, O_DURABLE, O_REPLICAS, O_SHARD };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "bus", required_argument, NULL, O_BUS },
 		{ "durable", required_argument, NULL, O_DURABLE },
 		{ "replicas", required_argument, NULL, O_REPLICAS },
+		{ "shard", required_argument, NULL, O_SHARD },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *urls = NULL, *durable = NULL;
+	const char *urls = NULL, *durable = NULL, *shard_arg = NULL;
+	long long shard, nshards;
 	char err[512], path[512], name[64];
 	int ch, replicas = 3;
 
@@ -90,6 +95,7 @@ main(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		case O_BUS: urls = optarg; break;
 		case O_DURABLE: durable = optarg; break;
+		case O_SHARD: shard_arg = optarg; break;
 		case O_REPLICAS:
 			replicas = atoi(optarg);
 			if (replicas < 1 || replicas > 5) {
@@ -113,6 +119,20 @@ main(int argc, char **argv)
 	if (urls == NULL || *urls == '\0')
 		fatalx(EXIT_USAGE, "no NATS servers: set the config key 'bus' "
 		    "or give --bus");
+	nshards = conf_int("log_shards");
+	if (nshards < 1 || nshards > SHARD_MAX)
+		fatalx(EXIT_USAGE, "config key 'log_shards' is %lld: 1 to %d",
+		    nshards, SHARD_MAX);
+	if (shard_arg != NULL) {
+		char *end;
+		shard = strtoll(shard_arg, &end, 10);
+		if (*shard_arg == '\0' || *end != '\0')
+			fatalx(EXIT_USAGE, "bad shard '%s'", shard_arg);
+	} else
+		shard = conf_int("log_shard");
+	if (shard < 0 || shard >= nshards)
+		fatalx(EXIT_USAGE, "shard %lld is not below log_shards (%lld)",
+		    shard, nshards);
 	if (durable == NULL) {
 		snprintf(name, sizeof(name), "store%lld", conf_int("node_id"));
 		durable = name;
@@ -125,7 +145,8 @@ main(int argc, char **argv)
 		fatal(EXIT_TEMP, "unable to make '%s'", conf_run());
 	signal(SIGPIPE, SIG_IGN);
 	struct ev_loop *loop = ev_default_loop(0);
-	if (apply_start(loop, urls, durable, replicas, err, sizeof(err)) == -1)
+	if (apply_start(loop, urls, durable, (unsigned)shard, replicas, err,
+	    sizeof(err)) == -1)
 		fatalx(EXIT_USAGE, "%s", err);
 	struct ipc_server *srv = ipc_listen(loop, conf_sock_path("log", path,
 	    sizeof(path)), 0, &handlers, NULL, err, sizeof(err));
@@ -137,8 +158,8 @@ main(int argc, char **argv)
 	ev_signal_init(&sigint, on_signal, SIGINT);
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
-	log_info("listening on '%s', consumer '%s' on '%s'", path, durable,
-	    urls);
+	log_info("listening on '%s', consumer '%s' of shard %lld of %lld on "
+	    "'%s'", path, durable, shard, nshards, urls);
 	notify_ready();
 	ev_run(loop, 0);
 

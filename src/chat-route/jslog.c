@@ -3,7 +3,7 @@
  * with the config key msg_log = jetstream and bus set.
  *
  *   route --msg.append--> chat-store   (recipients resolved, id, ts, dedupe)
- *   route --entry--> chat.log.0        (stream CHAT_LOG, 3 replicas,
+ *   route --entry--> chat.log.<shard>  (stream CHAT_LOG, 3 replicas,
  *                                       Nats-Msg-Id user/device/cid)
  *   route <--PubAck--                  (a majority of the 3 holds it)
  *   chatd <--ack--, deliveries         (only now)
@@ -17,6 +17,10 @@
  * past the window.  While the stream cannot answer (no quorum) the entry is
  * sent again every second; after JSLOG_TIMEOUT_MS the send fails with
  * "unavailable" and is never acked: the device retries its cid.
+ *
+ * The shard of an entry is its conversation's (lib/shard.h: FNV-1a of
+ * d/{a}/{b} or g/{gid} modulo log_shards), so each store shard's chat-log
+ * applies its own subject only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +31,10 @@
 #include "jflat.h"
 #include "json.h"
 #include "log.h"
+#include "shard.h"
 #include "route.h"
 
 #define JSLOG_STREAM	"CHAT_LOG"
-#define JSLOG_SUBJECT	"chat.log.0"	/* one store shard so far */
 #define JSLOG_REPLICAS	3
 #define JSLOG_RESEND_MS	1000
 #define JSLOG_TIMEOUT_MS 10000
@@ -48,7 +52,8 @@ struct jsput {
 
 static struct {
 	struct bus	*bus;
-	struct bus_client *pub, *admin;
+	struct bus_client **pub, *admin;	/* pub[shard] */
+	unsigned	 nshards;
 	struct jsput	*head, *tail;	/* puts in the order made */
 	unsigned long	 puts, acked, dups, failed;
 	char		*buf;
@@ -119,20 +124,36 @@ jslog_init(struct ev_loop *loop, char *err, size_t errlen)
 		    "servers in config key 'bus'");
 		return -1;
 	}
+	long long n = conf_int("log_shards");
+	if (n < 1 || n > SHARD_MAX) {
+		snprintf(err, errlen, "config key 'log_shards' is %lld: 1 to "
+		    "%d", n, SHARD_MAX);
+		return -1;
+	}
+	J.nshards = (unsigned)n;
 	if ((J.bus = bus_open(loop, urls, "chat-route", on_state, NULL, err,
 	    errlen)) == NULL)
 		return -1;
-	J.pub = bus_client_new(J.bus, JSLOG_SUBJECT, JSLOG_RESEND_MS);
+	if ((J.pub = calloc(J.nshards, sizeof(*J.pub))) == NULL)
+		goto nomem;
+	for (unsigned i = 0; i < J.nshards; i++) {
+		char subj[32];
+		snprintf(subj, sizeof(subj), "chat.log.%u", i);
+		if ((J.pub[i] = bus_client_new(J.bus, subj,
+		    JSLOG_RESEND_MS)) == NULL)
+			goto nomem;
+	}
 	J.admin = bus_client_new(J.bus, "$JS.API.STREAM.CREATE." JSLOG_STREAM,
 	    2000);
-	if (J.pub == NULL || J.admin == NULL) {
-		snprintf(err, errlen, "jslog: out of memory");
-		return -1;
-	}
+	if (J.admin == NULL)
+		goto nomem;
 	stream_ensure();
-	log_info("jslog: acks wait for stream '%s' on '%s'", JSLOG_STREAM,
-	    urls);
+	log_info("jslog: acks wait for stream '%s' on '%s', subjects "
+	    "chat.log.0..%u", JSLOG_STREAM, urls, J.nshards - 1);
 	return 0;
+nomem:
+	snprintf(err, errlen, "jslog: out of memory");
+	return -1;
 }
 
 void
@@ -141,6 +162,8 @@ jslog_free(void)
 	if (J.bus != NULL)
 		bus_close(J.bus);	/* puts still out are not called */
 	J.bus = NULL;
+	free(J.pub);
+	J.pub = NULL;
 	free(J.buf);
 }
 
@@ -226,7 +249,9 @@ jslog_put(const struct jslog_msg *m, const char *reply, size_t len,
 	p->len = len;
 	p->done = done;
 	p->arg = arg;
-	if (bus_call_msgid(J.pub, J.buf, J.len, msgid, JSLOG_TIMEOUT_MS,
+	unsigned shard = shard_of_conv(m->user, m->group ? NULL : m->target,
+	    m->group ? m->target : NULL, J.nshards);
+	if (bus_call_msgid(J.pub[shard], J.buf, J.len, msgid, JSLOG_TIMEOUT_MS,
 	    on_puback, p) == -1) {
 		free(p->reply);
 		free(p);
@@ -260,7 +285,11 @@ jslog_status(jv r)
 	N("log_acked", J.acked);
 	N("log_dups", J.dups);
 	N("log_failed", J.failed);
-	N("log_pending", bus_client_pending(J.pub));
+	size_t pending = 0;
+	for (unsigned i = 0; i < J.nshards; i++)
+		pending += bus_client_pending(J.pub[i]);
+	N("log_pending", pending);
+	N("log_shards", J.nshards);
 #undef N
 	return r;
 }

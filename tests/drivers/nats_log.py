@@ -4,6 +4,9 @@
     nats_log.py stream --url WS --acked FILE [--progress F --stop F] [-n N]
     nats_log.py noquorum --url WS [--count N --wait S]
     nats_log.py check --acked FILE --stream FILE|--store
+    nats_log.py convs --url WS --acked FILE [--count N]
+                      [--shards N --end-on K]
+    nats_log.py shard --stream FILE --shards N --shard K
 
 stream: devices send 1:1 and group messages, each resent with its cid until
 acked, until --stop exists; the acks (cid -> id) go to --acked as JSON.
@@ -12,6 +15,12 @@ check: compares the acked ids with the stream's entries (--stream: the
 lines `chat-bus call` printed for DIRECT.GET of every seq) or with the
 message keys of the store on $CHAT_RUN/store.sock: prints lost, dup (an id
 held twice, or a cid under two ids) and extra (held, never acked: allowed).
+convs: 8 users send --count messages over many conversations (1:1 pairs
+and 3 groups), each resent until acked; with --end-on K one more message,
+last, on a conversation of shard K of --shards.
+shard: the store on $CHAT_RUN must hold exactly the stream's entries whose
+conversation is store shard K of N (FNV-1a of d/a/b or g/gid, computed here
+apart from lib/shard.c): prints want, held, missing and foreign.
 Each prints one JSON line and exits 0, or 1 with the reason on stderr.
 """
 import argparse
@@ -112,6 +121,88 @@ async def noquorum(a):
             "waiting": len(pending), "codes": codes}
 
 
+async def convs(a):
+    """Many conversations: every pair of 8 users and 3 groups of them."""
+    store = Ipc("store")
+    users = [uniq("u%d" % i) for i in range(8)]
+    make_users(store, users)
+    gids = [store.ok("group.create", owner=users[i], name="g%d" % i,
+                     members=[u for u in users if u != users[i]])["group"]
+            for i in range(3)]
+    st = Stream()
+    cl = [Client(a.url, u, *login(store, u)) for u in users]
+    keepers = [asyncio.create_task(keep_connected(c, st)) for c in cl]
+    for c in cl:
+        while not hasattr(c, "up"):
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(c.up.wait(), 20)
+    sem = asyncio.Semaphore(16)
+    tag = uniq("v") + "-"    # cids unique across runs on one stream
+
+    async def one(i):
+        n = len(users)
+        s, t = i % n, (i // n + 1 + i) % n
+        target = {"group": gids[i % 3]} if i % 5 == 4 or s == t else \
+            {"to": users[t]}
+        async with sem:
+            await send_until_acked(cl[s], st, tag + str(i), "conv %d" % i,
+                                   **target)
+    await asyncio.gather(*[one(i) for i in range(a.count)])
+    if a.end_on is not None:
+        # one more, last in the stream, on a 1:1 of shard --end-on
+        s, t = next((s, t) for s in range(8) for t in range(8) if s != t and
+                    conv_shard({"from": users[s], "to": users[t]},
+                               a.shards) == a.end_on)
+        await send_until_acked(cl[s], st, tag + "end", "the last",
+                               to=users[t])
+    st.finished = True
+    for c in cl:
+        await c.close()
+    for k in keepers:
+        k.cancel()
+    check(st.mismatch == 0, "a cid acked with two ids: %d" % st.mismatch)
+    with open(a.acked, "w") as f:
+        json.dump(st.acked, f)
+    return {"acked": len(st.acked), "resent": st.resent}
+
+
+def fnv1a(s):
+    h = 2166136261
+    for c in s.encode():
+        h = ((h ^ c) * 16777619) & 0xffffffff
+    return h
+
+
+def conv_shard(e, n):
+    if "group" in e:
+        key = "g/" + e["group"]
+    else:
+        key = "d/%s/%s" % tuple(sorted((e["from"], e["to"])))
+    return fnv1a(key) % n
+
+
+def check_shard(a):
+    """The store holds exactly its shard's entries of the stream."""
+    want, per = set(), [0] * a.shards
+    for line in open(a.stream):
+        line = line.strip()
+        if line.startswith("{"):
+            e = json.loads(line)
+            if e.get("op") == "msg.append":
+                k = conv_shard(e, a.shards)
+                per[k] += 1
+                if k == a.shard:
+                    want.add(e["mid"])
+    held = [h[3] for h in held_in_store()]
+    missing, foreign = want - set(held), set(held) - want
+    if missing or foreign:
+        print("missing %s foreign %s" % (sorted(missing)[:5],
+              sorted(foreign)[:5]), file=sys.stderr)
+    return {"want": len(want), "held": len(held), "missing": len(missing),
+            "foreign": len(foreign), "dup": len(held) - len(set(held)),
+            "per_shard": per}
+
+
 def held_in_stream(path):
     held = []
     for line in open(path):
@@ -162,7 +253,8 @@ def check_held(a):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["stream", "noquorum", "check"])
+    p.add_argument("scenario", choices=["stream", "noquorum", "check",
+                                        "convs", "shard"])
     p.add_argument("--url")
     p.add_argument("--acked")
     p.add_argument("--progress", default=os.devnull)
@@ -172,13 +264,19 @@ def main():
     p.add_argument("--wait", type=float, default=5)
     p.add_argument("--stream")
     p.add_argument("--store", action="store_true")
+    p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--end-on", type=int)
     a = p.parse_args()
     try:
         if a.scenario == "check":
             out = check_held(a)
+        elif a.scenario == "shard":
+            out = check_shard(a)
         else:
             out = asyncio.run(asyncio.wait_for(
-                {"stream": stream, "noquorum": noquorum}[a.scenario](a), 300))
+                {"stream": stream, "noquorum": noquorum,
+                 "convs": convs}[a.scenario](a), 300))
     except AssertionError as e:
         print("nats_log: %s" % e, file=sys.stderr)
         return 1
