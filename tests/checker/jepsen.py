@@ -69,7 +69,7 @@ class Device:
     """One device's socket kept up, its sends and what it received."""
     ping = None     # --ping: the client PINGs and gives up a dead link
     backoff_max = 0.1   # --backoff-max: the longest pause after an error
-    finishing = None    # an Event, set when the sends stop (give_up counts)
+    devs = []           # every Device, for wake_all
 
     def __init__(self, k, url, user, dev, tok, hist):
         self.k, self.url, self.user, self.dev, self.tok = k, url, user, dev, tok
@@ -80,6 +80,8 @@ class Device:
         self.waiters = {}           # cid -> future
         self.stopped = False
         self.reconnects = 0
+        self.woken = None           # resolved when up, or at give_up time
+        Device.devs.append(self)
 
     async def connect_once(self, timeout=15):
         ws = await asyncio.wait_for(websockets.connect(
@@ -109,6 +111,7 @@ class Device:
                 await asyncio.wait_for(asyncio.shield(synced), 20)
                 backoff = 0.05
                 self.up.set()
+                self.wake()
             except Exception:
                 pass
             await reader
@@ -149,23 +152,28 @@ class Device:
             elif t == "error":
                 self.h.add("stray_error", dev=self.k, frame=f)
 
+    def wake(self):
+        if self.woken is not None and not self.woken.done():
+            self.woken.set_result(None)
+
+    @staticmethod
+    def wake_all():
+        for d in Device.devs:
+            d.wake()
+
     async def wait_up(self):
-        """Until the device is up, or, once the sends stop, 1 s (give_up
-        is polled).  Not a 1 s poll before that: in a crash loop 16,000
-        sends parked on devices that were down each woke every second,
-        the driver's loop had no time left for its sockets, its PONGs came
-        30 s late and chatd rightly hung up on it (row 4, ASan build)."""
-        if Device.finishing is None or Device.finishing.is_set():
-            try:
-                await asyncio.wait_for(self.up.wait(), 1)
-            except asyncio.TimeoutError:
-                pass
+        """Until the device is up, or until the sends give up (wake_all).
+        One future a device that its parked sends share, not a 1 s poll
+        each: in a crash loop 16,000 sends parked on devices that were
+        down each woke every second (wait_for on an Event, whose waiters
+        leave its deque in O(n)), the driver's loop had no time left for
+        its sockets, its PONGs came 30 s late and chatd rightly hung up
+        on it (row 4, ASan build)."""
+        if self.up.is_set():
             return
-        waits = [asyncio.ensure_future(self.up.wait()),
-                 asyncio.ensure_future(Device.finishing.wait())]
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for w in waits:
-            w.cancel()
+        if self.woken is None or self.woken.done():
+            self.woken = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self.woken)
 
     async def send(self, cid, body, to=None, group=None, give_up=None):
         """Resends cid until it is acked or refused, or until give_up()."""
@@ -218,7 +226,6 @@ class Device:
 async def run(a):
     Device.ping = a.ping
     Device.backoff_max = a.backoff_max
-    Device.finishing = asyncio.Event()
     store = Ipc("store")
     users = ["u%d" % i for i in range(a.users)]
     make_users(store, users)
@@ -279,7 +286,8 @@ async def run(a):
             await asyncio.sleep(dt)
     h.add("stop")
     finish_by[0] = time.monotonic() + a.drain
-    Device.finishing.set()
+    # parked sends see give_up() once it holds
+    asyncio.get_running_loop().call_later(a.drain + 0.05, Device.wake_all)
     await asyncio.gather(*tasks)
     h.add("sends_done")
     # Drain: every device reconnects with its newest id and reads to synced.
