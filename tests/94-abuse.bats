@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
-# RELIABILITY.md rows 23-26 and 29: hostile clients against the whole stack
+# RELIABILITY.md rows 23-26 and 28: hostile clients against the whole stack
 # under chat-super (tests/checker/abuse.py, one subcommand a row): bad
 # credentials, a forged sender, another user's data, group membership abuse
-# and a flood past the rate limit.  Each must be refused with nothing
-# stored, leaked or moved, and every daemon keeps serving.
+# and one user's connection flood.  Each must be refused with nothing
+# stored, leaked or moved, and every daemon keeps serving.  Row 29 (a flood
+# past the rate limit) compares latencies, so it runs alone: 94-rate.bats.
 
 load helpers
 load checker/stack
@@ -20,11 +21,6 @@ setup() {
 teardown() {
 	chat_teardown
 	no_sanitizer_reports
-}
-
-# still_up: no program of the stack restarted during the test.
-still_up() {
-	super_status | jq -e '[.programs[] | select(.restarts > 0 or .state != "up")] | length == 0' >/dev/null
 }
 
 @test "row 23: auth bypass: no token, garbage, expired, forged, alg none, unknown user, after logout, cookie only: all refused, nothing stored" {
@@ -56,26 +52,6 @@ still_up() {
 	echo "$output"
 	assert_success
 	assert_output --partial "concurrent_ok=10 group_full=40 members=100"
-	still_up
-}
-
-@test "row 29: one device floods 2000 sends: rate_limited past 20/s + 100, no acks beyond, others unaffected, no body logged" {
-	stop_all
-	: > "$CHAT_HOME/etc/chat.conf"; rm -f "$CHAT_HOME/etc/.conf-done"
-	conf auth_timeout 2
-	conf rate_limit 20
-	conf rate_burst 100
-	super_start
-	run "$PY" "$ABUSE" rate --url "$URL" --api "$API" -n 2000 --rate 20 --burst 100
-	echo "$output"
-	assert_success
-	secret=$(sed -n 's/.*secret=\([^ ]*\).*/\1/p' <<<"$output")
-	[ -n "$secret" ]
-	# A counter, and a log line, without the bodies.
-	run ipc "chatd-$CHATD_PORT" '{"op":"status"}'
-	[ "$(jq .rate_limited <<<"$output")" -gt 0 ]
-	grep -qi "rate" "$CHAT_HOME/log/chatd.log"
-	! grep -rq "$secret" "$CHAT_HOME/log/"
 	still_up
 }
 

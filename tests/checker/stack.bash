@@ -44,6 +44,11 @@ prog_pid() { super_status | jq -r --arg n "$1" '.programs[] | select(.name == $n
 prog_has_pid() { [ -n "$(prog_pid "$1")" ]; }
 prog_state() { super_status | jq -r --arg n "$1" '.programs[] | select(.name == $n) | .state'; }
 
+# still_up: no program of the stack restarted during the test.
+still_up() {
+	super_status | jq -e '[.programs[] | select(.restarts > 0 or .state != "up")] | length == 0' >/dev/null
+}
+
 # up_again NAME OLDPID: the program runs again with another pid.
 up_again() {
 	super_status | jq -e --arg n "$1" --argjson old "$2" \
