@@ -4,7 +4,7 @@
     jepsen.py run   --url URL --history FILE [--users 4] [--devices 2]
                     [--rate 400] [--duration 5] [--stop FILE]
                     [--progress FILE] [--drain 30] [--body-size 0]
-                    [--ping S] [--no-group] [--backoff-max S]
+                    [--ping S] [--no-group] [--backoff-max S] [--window N]
     jepsen.py check FILE
 
 `run` makes users u0..u{U-1} with D devices each (through chat-store's
@@ -19,7 +19,11 @@ drains: every device reconnects with its newest id as `since` and reads
 until synced.  Then it checks the history, prints one line of figures on
 stdout and exits 0, or 1 naming the first failing message on stderr.
 --progress FILE is rewritten every 50 ms as "ACKED SENT UP" (UP: devices
-connected and synced now).
+connected and synced now).  --window N keeps at most N sends of a device
+outstanding, as a real client's queue does; the rest wait their turn in
+order and are not sent (nor in the history) until then.  Without it every
+offered send is in flight at once: through a long outage that is thousands
+of sends retrying, and the driver, not the stack, sets the pace after.
 
 `check` reads a history and does the same checking alone:
   lost          acked, but some device that should have it never got it
@@ -253,7 +257,18 @@ async def run(a):
 
     pad = "x" * a.body_size
 
+    windows = [asyncio.Semaphore(a.window) if a.window else None
+               for _ in devs]
+
     async def one(d, i):
+        w = windows[d.k]
+        if w is None:
+            return await one_send(d, i)
+        async with w:
+            if not give_up():   # never sent: not in the history at all
+                await one_send(d, i)
+
+    async def one_send(d, i):
         if i % 2 or a.no_group:
             others = [u for u in users if u != d.user]
             r = await d.send("d%d-%d" % (d.k, i), "b%d.%d" % (d.k, i) + pad,
@@ -453,6 +468,9 @@ def main():
     p.add_argument("--backoff-max", type=float, default=0.1,
                    help="after a retryable error a send pauses 0.1 s, "
                    "doubling up to S (default 0.1: always 0.1 s)")
+    p.add_argument("--window", type=int, default=0,
+                   help="at most N sends of a device outstanding; the "
+                   "rest wait in order (default 0: no limit)")
     p.add_argument("--no-group", action="store_true",
                    help="1:1 messages only (large runs: no fan-out to all)")
     p.add_argument("--body-size", type=int, default=0,
