@@ -582,6 +582,55 @@ async def send_until_acked(c, st, cid, body, **target):
         raise AssertionError("send %s: %s" % (cid, r))
 
 
+async def start_all(everyone, keep):
+    """Starts keep(c) for every client; returns those tasks once every one
+    is up."""
+    keepers = [asyncio.create_task(keep(c)) for c in everyone]
+    for c in everyone:
+        while not hasattr(c, "up"):
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(c.up.wait(), 20)
+    return keepers
+
+
+class Pacer:
+    """Steady senders: each message resent with its cid until acked, at
+    most `window` of them unacknowledged at once, one every 1/rate s a
+    sender, until the file `stop` exists (or `count` a sender)."""
+
+    def __init__(self, st, stop, rate, window=32, count=0, tail=""):
+        self.st, self.stop, self.rate, self.count = st, stop, rate, count
+        self.tail = tail        # appended to every body
+        self.sem = asyncio.Semaphore(window)
+        self.tasks = []
+
+    async def send(self, c, prefix, **target):
+        i = 0
+        while not os.path.exists(self.stop) and (
+                self.count == 0 or i < self.count):
+            await self.sem.acquire()
+            t = asyncio.create_task(send_until_acked(
+                c, self.st, "%s%d" % (prefix, i),
+                "%s body %d%s" % (prefix, i, self.tail), **target))
+            t.add_done_callback(lambda _: self.sem.release())
+            self.tasks.append(t)
+            i += 1
+            await asyncio.sleep(1 / self.rate)
+
+    async def finish(self, secs):
+        """Every send started so far acked, within secs."""
+        await asyncio.wait_for(asyncio.gather(*self.tasks), secs)
+
+
+async def write_progress(st, path):
+    """Rewrites path with the count of acked cids every 50 ms."""
+    while not st.finished:
+        with open(path + ".tmp", "w") as f:
+            f.write("%d\n" % len(st.acked))
+        os.rename(path + ".tmp", path)
+        await asyncio.sleep(0.05)
+
+
 @scenario
 async def chaos(a, store):
     """A steady stream (1:1 and group) while the test kill -9s processes
@@ -598,36 +647,12 @@ async def chaos(a, store):
     sa, sc = mk("alice"), mk("carol")
     recv = [mk("bob"), mk("bob"), mk("dave"), mk("alice")]
     everyone = [sa, sc] + recv
-    keepers = [asyncio.create_task(keep_connected(c, st)) for c in everyone]
-    for c in everyone:
-        while not hasattr(c, "up"):
-            await asyncio.sleep(0.01)
-        await asyncio.wait_for(c.up.wait(), 20)
-    sem = asyncio.Semaphore(64)
-    tasks = []
-
-    async def paced(c, prefix, **target):
-        i = 0
-        while not os.path.exists(a.stop):
-            await sem.acquire()
-            t = asyncio.create_task(send_until_acked(
-                c, st, "%s%d" % (prefix, i), "%s body %d" % (prefix, i),
-                **target))
-            t.add_done_callback(lambda _: sem.release())
-            tasks.append(t)
-            i += 1
-            await asyncio.sleep(1 / (a.n or 200))
-
-    async def progress():
-        while not st.finished:
-            with open(a.progress + ".tmp", "w") as f:
-                f.write("%d\n" % len(st.acked))
-            os.rename(a.progress + ".tmp", a.progress)
-            await asyncio.sleep(0.05)
-    prog = asyncio.create_task(progress())
-    await asyncio.gather(paced(sa, "a-", to="bob"),
-                         paced(sc, "c-", group=gid))
-    await asyncio.wait_for(asyncio.gather(*tasks), 60)
+    keepers = await start_all(everyone, lambda c: keep_connected(c, st))
+    pace = Pacer(st, a.stop, a.n or 200, window=64)
+    prog = asyncio.create_task(write_progress(st, a.progress))
+    await asyncio.gather(pace.send(sa, "a-", to="bob"),
+                         pace.send(sc, "c-", group=gid))
+    await pace.finish(60)
     sent = {cid: i for cid, i in st.acked.items()}
     one = {i for cid, i in sent.items() if cid.startswith("a-")}
     grp = {i for cid, i in sent.items() if cid.startswith("c-")}

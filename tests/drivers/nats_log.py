@@ -32,8 +32,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chatlib import Client, Ipc, login, make_users  # noqa: E402
-from msgtest import (Stream, check, keep_connected,  # noqa: E402
-                     send_until_acked, uniq)
+from msgtest import (Pacer, Stream, check, keep_connected,  # noqa: E402
+                     send_until_acked, start_all, uniq, write_progress)
 
 
 async def stream(a):
@@ -48,37 +48,13 @@ async def stream(a):
     # conversations and the group live, once, in id order
     recv = [Client(a.url, u, *login(store, u)) for u in (bo_u, al_u)]
     everyone = senders + recv
-    keepers = [asyncio.create_task(keep_connected(c, st)) for c in everyone]
-    for c in everyone:
-        while not hasattr(c, "up"):
-            await asyncio.sleep(0.01)
-        await asyncio.wait_for(c.up.wait(), 20)
-    sem = asyncio.Semaphore(32)
-    tasks = []
-
-    async def paced(c, prefix, **target):
-        i = 0
-        while not os.path.exists(a.stop) and (a.count == 0 or i < a.count):
-            await sem.acquire()
-            t = asyncio.create_task(send_until_acked(
-                c, st, "%s%d" % (prefix, i), "%s body %d \u00e9" % (prefix, i),
-                **target))
-            t.add_done_callback(lambda _: sem.release())
-            tasks.append(t)
-            i += 1
-            await asyncio.sleep(1 / (a.n or 50))
-
-    async def progress():
-        while not st.finished:
-            with open(a.progress + ".tmp", "w") as f:
-                f.write("%d\n" % len(st.acked))
-            os.rename(a.progress + ".tmp", a.progress)
-            await asyncio.sleep(0.05)
-    prog = asyncio.create_task(progress())
-    await asyncio.gather(paced(senders[0], "a-", to=bo_u),
-                         paced(senders[1], "b-", to=al_u),
-                         paced(senders[2], "c-", group=gid))
-    await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    keepers = await start_all(everyone, lambda c: keep_connected(c, st))
+    pace = Pacer(st, a.stop, a.n or 50, count=a.count, tail=" \u00e9")
+    prog = asyncio.create_task(write_progress(st, a.progress))
+    await asyncio.gather(pace.send(senders[0], "a-", to=bo_u),
+                         pace.send(senders[1], "b-", to=al_u),
+                         pace.send(senders[2], "c-", group=gid))
+    await pace.finish(120)
     want = set(st.acked.values())
     end = time.monotonic() + 40
     for c in recv:
@@ -131,11 +107,7 @@ async def convs(a):
             for i in range(3)]
     st = Stream()
     cl = [Client(a.url, u, *login(store, u)) for u in users]
-    keepers = [asyncio.create_task(keep_connected(c, st)) for c in cl]
-    for c in cl:
-        while not hasattr(c, "up"):
-            await asyncio.sleep(0.01)
-        await asyncio.wait_for(c.up.wait(), 20)
+    keepers = await start_all(cl, lambda c: keep_connected(c, st))
     sem = asyncio.Semaphore(16)
     tag = uniq("v") + "-"    # cids unique across runs on one stream
 

@@ -19,8 +19,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chatlib import Client, Ipc, login, make_users  # noqa: E402
-from msgtest import (Stream, check, keep_connected,  # noqa: E402
-                     send_until_acked, uniq)
+from msgtest import (Pacer, Stream, check, keep_connected,  # noqa: E402
+                     start_all, uniq, write_progress)
 
 SCENARIOS = {}
 
@@ -115,36 +115,13 @@ async def stream(a, store):
     recv = [mk(a.url_b, bo_u), mk(a.url_a, bo_u), mk(a.url_b, al_u),
             mk(a.url_a, al_u), mk(a.url_a, da_u)]
     everyone = [sa, sb, sc] + recv
-    keepers = [asyncio.create_task(keep_connected(c, st)) for c in everyone]
-    for c in everyone:
-        while not hasattr(c, "up"):
-            await asyncio.sleep(0.01)
-        await asyncio.wait_for(c.up.wait(), 20)
-    sem = asyncio.Semaphore(32)
-    tasks = []
-
-    async def paced(c, prefix, **target):
-        i = 0
-        while not os.path.exists(a.stop):
-            await sem.acquire()
-            t = asyncio.create_task(send_until_acked(
-                c, st, "%s%d" % (prefix, i), "%s body %d" % (prefix, i),
-                **target))
-            t.add_done_callback(lambda _: sem.release())
-            tasks.append(t)
-            i += 1
-            await asyncio.sleep(1 / (a.n or 50))
-
-    async def progress():
-        while not st.finished:
-            with open(a.progress + ".tmp", "w") as f:
-                f.write("%d\n" % len(st.acked))
-            os.rename(a.progress + ".tmp", a.progress)
-            await asyncio.sleep(0.05)
-    prog = asyncio.create_task(progress())
-    await asyncio.gather(paced(sa, "a-", to=bo_u), paced(sb, "b-", to=al_u),
-                         paced(sc, "c-", group=gid))
-    await asyncio.wait_for(asyncio.gather(*tasks), 90)
+    keepers = await start_all(everyone, lambda c: keep_connected(c, st))
+    pace = Pacer(st, a.stop, a.n or 50)
+    prog = asyncio.create_task(write_progress(st, a.progress))
+    await asyncio.gather(pace.send(sa, "a-", to=bo_u),
+                         pace.send(sb, "b-", to=al_u),
+                         pace.send(sc, "c-", group=gid))
+    await pace.finish(90)
     sent = dict(st.acked)
     ab = {i for c, i in sent.items() if c.startswith("a-")}
     ba = {i for c, i in sent.items() if c.startswith("b-")}
@@ -249,37 +226,14 @@ async def failover(a, store):
     sa, sd = mk(a.url_b, al_u), mk(a.url_a, dd_u)
     recv = [mk(a.url_b, bo_u), mk(a.url_a, ca_u)]
     everyone = [sa, sd] + recv
-    keepers = [asyncio.create_task(keep_discovering(c, st, apis))
-               for c in everyone]
-    for c in everyone:
-        while not hasattr(c, "up"):
-            await asyncio.sleep(0.01)
-        await asyncio.wait_for(c.up.wait(), 20)
-    sem = asyncio.Semaphore(32)
-    tasks = []
-
-    async def paced(c, prefix, **target):
-        i = 0
-        while not os.path.exists(a.stop):
-            await sem.acquire()
-            t = asyncio.create_task(send_until_acked(
-                c, st, "%s%d" % (prefix, i), "%s body %d" % (prefix, i),
-                **target))
-            t.add_done_callback(lambda _: sem.release())
-            tasks.append(t)
-            i += 1
-            await asyncio.sleep(1 / (a.n or 50))
-
-    async def progress():
-        while not st.finished:
-            with open(a.progress + ".tmp", "w") as f:
-                f.write("%d\n" % len(st.acked))
-            os.rename(a.progress + ".tmp", a.progress)
-            await asyncio.sleep(0.05)
-    prog = asyncio.create_task(progress())
-    await asyncio.gather(paced(sa, "a-", to=ca_u), paced(sa, "g-", group=gid),
-                         paced(sd, "d-", to=bo_u))
-    await asyncio.wait_for(asyncio.gather(*tasks), 90)
+    keepers = await start_all(everyone,
+                              lambda c: keep_discovering(c, st, apis))
+    pace = Pacer(st, a.stop, a.n or 50)
+    prog = asyncio.create_task(write_progress(st, a.progress))
+    await asyncio.gather(pace.send(sa, "a-", to=ca_u),
+                         pace.send(sa, "g-", group=gid),
+                         pace.send(sd, "d-", to=bo_u))
+    await pace.finish(90)
     sent = dict(st.acked)
     ac = {i for c, i in sent.items() if c.startswith("a-")}
     grp = {i for c, i in sent.items() if c.startswith("g-")}
