@@ -669,14 +669,19 @@ async def chaos(a, store):
     lost = {"%s/%s" % (c.user, c.device[:6]): len(want[k] - c.ids)
             for k, c in enumerate(recv)}
     phantom = sum(len(c.ids - set(sent.values())) for c in recv)
-    dups = sum(c.dups for c in everyone)
-    order = sum(c.order for c in everyone)
-    # Each cid stored once: bob's inbox holds both streams.  A new socket:
-    # chat-store may have been restarted under us.
+    # Each cid stored once: bob's inbox holds both streams.
+    return verdict(st, sent, lost, phantom, everyone, "bob")
+
+
+def verdict(st, sent, lost, phantom, everyone, holder):
+    """The scenario's figures, printed on stderr and returned; checks that
+    nothing acked was lost, nothing surfaced twice or out of order, and
+    that holder's inbox holds every acked cid exactly once."""
+    # A new socket: chat-store may have been restarted under us.
     store = Ipc("store")
     stored, after = {}, None
     while True:
-        kw = {"user": "bob", "limit": 1000}
+        kw = {"user": holder, "limit": 1000}
         if after:
             kw["after"] = after
         r = store.ok("inbox.read", **kw)
@@ -686,6 +691,8 @@ async def chaos(a, store):
         if not r["more"]:
             break
     twice = sum(1 for n in stored.values() if n > 1)
+    dups = sum(c.dups for c in everyone)
+    order = sum(c.order for c in everyone)
     out = {"acked": len(sent), "lost": lost, "phantom": phantom,
            "dups": dups, "order": order, "stored_twice": twice,
            "cid_two_ids": st.mismatch, "reconnects": st.reconnects,
@@ -694,8 +701,8 @@ async def chaos(a, store):
     check(sum(lost.values()) == 0, "lost acked messages: %s" % out)
     check(phantom == 0 and dups == 0 and order == 0 and twice == 0 and
           st.mismatch == 0, "%s" % out)
-    check(len(stored) == len(sent), "stored %d cids, acked %d" % (
-        len(stored), len(sent)))
+    check(len(stored) == len(sent), "%s's inbox holds %d cids, %d acked" %
+          (holder, len(stored), len(sent)))
     return out
 
 

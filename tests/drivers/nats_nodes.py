@@ -20,7 +20,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chatlib import Client, Ipc, login, make_users  # noqa: E402
 from msgtest import (Pacer, Stream, check, keep_connected,  # noqa: E402
-                     start_all, uniq, write_progress)
+                     start_all, uniq, verdict, write_progress)
 
 SCENARIOS = {}
 
@@ -140,32 +140,7 @@ async def stream(a, store):
     lost = {"%s/%s" % (c.user, c.device[:6]): len(want[k] - c.ids)
             for k, c in enumerate(recv)}
     phantom = sum(len(c.ids - set(sent.values())) for c in recv)
-    dups = sum(c.dups for c in everyone)
-    order = sum(c.order for c in everyone)
-    stored, after = {}, None
-    store = Ipc("store")
-    while True:
-        kw = {"user": bo_u, "limit": 1000}
-        if after:
-            kw["after"] = after
-        r = store.ok("inbox.read", **kw)
-        for m in r["messages"]:
-            stored[m["cid"]] = stored.get(m["cid"], 0) + 1
-            after = m["id"]
-        if not r["more"]:
-            break
-    twice = sum(1 for n in stored.values() if n > 1)
-    out = {"acked": len(sent), "lost": lost, "phantom": phantom,
-           "dups": dups, "order": order, "stored_twice": twice,
-           "cid_two_ids": st.mismatch, "reconnects": st.reconnects,
-           "resent": st.resent}
-    print(json.dumps(out), file=sys.stderr)
-    check(sum(lost.values()) == 0, "lost acked messages: %s" % out)
-    check(phantom == 0 and dups == 0 and order == 0 and twice == 0 and
-          st.mismatch == 0, "%s" % out)
-    check(len(stored) == len(sent), "bob's inbox holds %d cids, %d acked" %
-          (len(stored), len(sent)))
-    return out
+    return verdict(st, sent, lost, phantom, everyone, bo_u)
 
 
 def discover(apis, tok):
