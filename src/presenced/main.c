@@ -121,6 +121,10 @@ main(int argc, char **argv)
 	notify_ready();
 	ev_run(loop, 0);
 
+	/* Calls still out to chat-store (a load, a change, a query) hold
+	 * memory their callbacks free: answer them "unavailable" now, while
+	 * the chatd connections they may write to are still open. */
+	ipc_client_cancel_all(store);
 	ipc_server_close(srv);
 	ipc_client_free(store);
 	log_info("stopped: %lu devices, %lu users online", pres_ndevices(),
