@@ -45,7 +45,7 @@ test_parse(void)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		v = parse(bad[i]);
-		CHECK(!jv_is_valid(v) && err[0] != '\0', "refused '%s': %s", bad[i], err);
+		CHECK(!jv_is_valid(v) && err[0] != '\0', "bad input %zu refused: %s", i, err);
 		jv_free(v);
 	}
 	v = parse("[1]");
