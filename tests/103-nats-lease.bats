@@ -70,11 +70,13 @@ start_prober() {
 	PROBE="$BATS_TEST_TMPDIR/probe"
 	(
 		while [ ! -f "$BATS_TEST_TMPDIR/stop" ]; do
+			t0=$(date +%s%3N)
 			n=$("$CHAT_BIN/chat-bus" --bus "${NATS_URL[3]}" \
 			    --timeout 5000 call chat.route.0 \
 			    '{"op":"bus.status"}' 2>/dev/null |
 			    jq -r '.lease.node // empty')
-			[ -n "$n" ] && echo "$(date +%s%3N) $n" >> "$PROBE"
+			if [ -n "$n" ]; then echo "$(date +%s%3N) $n" >> "$PROBE"
+			else echo "$t0" >> "$PROBE.missed"; fi
 			sleep 0.1
 		done
 	) &
@@ -150,6 +152,16 @@ ownership() {
 	kill -STOP "$victim"
 	t_stop=$(date +%s%3N)
 	wait_until 30 answers_from "$new"
+	# Still paused, the old owner keeps its subscription (the servers
+	# drop its connection only minutes later): the next 4 probes are all
+	# answered by the new owner, none lost to the paused one (in one
+	# queue group with it, each would be, half the time).
+	local t_new k
+	t_new=$(date +%s%3N)
+	k=$(grep -c " $new\$" "$PROBE")
+	four_more() { [ "$(grep -c " $new\$" "$PROBE")" -ge $((k + 4)) ]; }
+	wait_until 40 four_more
+	[ "$(awk -v t="$t_new" '$1 > t' "$PROBE.missed" 2>/dev/null | wc -l)" = 0 ]
 	kill -CONT "$victim"
 	# Woken, the old owner finds its lease gone (fence or refusal).
 	wait_until 20 grep -q "lease 'route.0' lost" "$oldlog"

@@ -2,7 +2,8 @@
  * serve: a local daemon's requests, served on a NATS subject.
  *
  * chat-bus subscribes to chat.NAME.0 in the queue group of that name (so
- * each request reaches one of the processes serving it) and keeps one
+ * each request reaches one of the processes serving it; under a lease,
+ * only the owner subscribes, outside any group: see on_gain) and keeps one
  * lib/ipc.h client to $CHAT_RUN/NAME.sock.  Each request goes to the
  * daemon with ipc_call, which waits as long as it takes and resends after
  * the daemon comes back; its reply goes to the request's reply subject
@@ -151,7 +152,12 @@ on_gain(const char *why)
 	char err[512];
 
 	(void)why;
-	if (sub == NULL && (sub = bus_subscribe(bus, subject, queue,
+	/* Not in the queue group: an owner paused past its lease keeps its
+	 * subscription until the servers drop its connection (minutes), and
+	 * in one queue group it would still draw half the requests, none of
+	 * them answered.  Subscribed plainly, every request reaches the new
+	 * owner too; the old one, fenced, answers none (on_request). */
+	if (sub == NULL && (sub = bus_subscribe(bus, subject, NULL,
 	    on_request, NULL, err, sizeof(err))) == NULL)
 		log_warnx("lease held but '%s' not served: %s", subject, err);
 	else
