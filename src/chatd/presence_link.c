@@ -573,6 +573,11 @@ presence_link_query(struct presence_link *pl, const char *user, jv users,
 	jv req = jv_object_set(jv_object(), jv_string("op"),
 	    jv_string("presence.query"));
 	req = jv_object_set(req, jv_string("user"), jv_string(user));
+	/* The events held for the next batch go first, on the same
+	 * connection: a query must see every change this chatd has seen
+	 * (a device that just connected is online in the answer), and a
+	 * busy loop runs the idle flush late. */
+	flush(pl);
 	if (group != NULL) {
 		jv_free(users);
 		req = jv_object_set(req, jv_string("group"), jv_string(group));
@@ -588,6 +593,8 @@ presence_link_friends(struct presence_link *pl, const char *user,
 	jv req = jv_object_set(jv_object(), jv_string("op"),
 	    jv_string("presence.friends"));
 	req = jv_object_set(req, jv_string("user"), jv_string(user));
+	/* No flush: the answer is the friends' statuses, not this user's,
+	 * and an auth storm's connects stay in few batches. */
 	return ipc_call(pl->cl, req, timeout_ms, cb, cbarg);
 }
 
