@@ -14,14 +14,9 @@ HANGUP=2
 setup() {
 	chat_setup
 	export CHAT_PRESENCE_TIMEOUT=$HANGUP
-	start_daemon chat-store
-	wait_for_sock "$CHAT_RUN/store.sock"
-	start_daemon chat-route
-	wait_for_sock "$CHAT_RUN/route.sock"
-	CHATD_PORT=$(free_port)
-	URL="ws://127.0.0.1:$CHATD_PORT/v1/ws"
-	start_daemon chatd --listen "127.0.0.1:$CHATD_PORT"
-	wait_for_sock "$CHAT_RUN/chatd-$CHATD_PORT.sock"
+	start_store
+	start_route
+	start_chatd
 }
 
 teardown() {

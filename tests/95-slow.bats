@@ -14,15 +14,9 @@ load checker/stack
 setup() {
 	chat_setup
 	export CHAT_RATE_LIMIT=100000 CHAT_RATE_BURST=100000
-	start_daemon chat-store
-	wait_for_sock "$CHAT_RUN/store.sock"
-	start_daemon chat-route
-	wait_for_sock "$CHAT_RUN/route.sock"
-	CHATD_PORT=$(free_port)
-	URL="ws://127.0.0.1:$CHATD_PORT/v1/ws"
-	start_daemon chatd --listen "127.0.0.1:$CHATD_PORT"
-	CHATD_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/chatd-$CHATD_PORT.sock"
+	start_store
+	start_route
+	start_chatd
 }
 
 teardown() {
