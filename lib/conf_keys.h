@@ -18,6 +18,8 @@ X(web_root,           "",                 "directory chat-api serves at / (the w
 X(max_frame,          "65536",            "largest WebSocket frame chatd accepts, bytes")
 X(max_message,        "16384",            "largest message body, bytes")
 X(presence_timeout,   "30",               "seconds of silence before a device is offline")
+X(presence_shards,    "1",                "presenced shards by user (FNV-1a of the name modulo this); over 1, shard k listens on presence-k")
+X(presence_shard,     "0",                "the presence shard this presenced owns, 0..presence_shards-1")
 X(heartbeat_interval, "5",                "seconds between client heartbeats")
 X(auth_timeout,       "10",               "seconds a new WebSocket has to send auth")
 X(handshake_timeout,  "5",                "seconds chatd and chat-api give a new connection to send its request headers")

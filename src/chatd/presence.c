@@ -8,19 +8,36 @@
  * presenced pushes for a list of users becomes one frame, built once,
  * queued to each of their devices; and the friends' presence a device gets
  * on auth.
+ *
+ * presenced may be sharded by user (presence_shards N > 1): then there is
+ * one link per shard k, to socket presence-k, and a device's events go on
+ * the link of its user's shard (lib/shard.h), so each link announces, and
+ * re-announces when it reconnects, only the devices of its shard.  Events
+ * pushed back arrive on any link; they name users, found here.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chatd.h"
+#include "conf.h"
 #include "droppush.h"
 #include "json.h"
+#include "shard.h"
 #include "presence_link.h"
 
 #define FRIENDS_TIMEOUT	5000	/* ms */
 
-static struct presence_link *pl;
+static struct presence_link **links;	/* one per presence shard */
+static unsigned nlinks;
 static struct strmap users;	/* user -> first struct conn of the user */
+
+/* The link of user's shard. */
+static struct presence_link *
+link_of(const char *user)
+{
+	return links[shard_of(user, strlen(user), nlinks)];
+}
 
 void
 presence_online(struct conn *c)
@@ -34,7 +51,7 @@ presence_online(struct conn *c)
 	if (strmap_put(&users, c->user, strlen(c->user), c) == STRMAP_NOMEM)
 		c->unext = NULL;
 	c->indexed = 1;
-	presence_link_connect(pl, c->user, c->device);
+	presence_link_connect(link_of(c->user), c->user, c->device);
 }
 
 void
@@ -54,6 +71,7 @@ presence_offline(struct conn *c, const char *kind)
 	if (c->unext != NULL)
 		c->unext->uprev = c->uprev;
 	c->unext = c->uprev = NULL;
+	struct presence_link *pl = link_of(c->user);
 	if (strcmp(kind, "bye") == 0)
 		presence_link_bye(pl, c->user, c->device);
 	else if (strcmp(kind, "close") == 0)
@@ -77,7 +95,7 @@ void
 presence_heard(struct conn *c)
 {
 	if (c->indexed)
-		presence_link_activity(pl, c->user, c->device);
+		presence_link_activity(link_of(c->user), c->user, c->device);
 }
 
 static void
@@ -116,6 +134,7 @@ on_friends(void *arg, jv reply)
 void
 presence_friends(struct conn *c)
 {
+	struct presence_link *pl = link_of(c->user);
 	jv st = presence_link_status(pl);
 	int up = json_bool(st, "connected", 0);
 
@@ -128,21 +147,70 @@ presence_friends(struct conn *c)
 		conn_unref(c);
 }
 
+/* Adds each number of one link's status (borrowed) into sum, and ANDs
+ * its "connected". */
+static jv
+add_status(jv sum, jv one)
+{
+	jv_object_foreach(one, k, v) {
+		jv had = jv_object_get(jv_copy(sum), jv_copy(k));
+		if (jv_get_kind(v) == JV_KIND_NUMBER)
+			v = jv_number(jv_number_value(v) + (jv_get_kind(had) ==
+			    JV_KIND_NUMBER ? jv_number_value(had) : 0));
+		else if (jv_get_kind(had) == JV_KIND_FALSE)
+			v = (jv_free(v), jv_false());
+		jv_free(had);
+		sum = jv_object_set(sum, k, v);
+	}
+	return sum;
+}
+
 jv
 presence_status(void)
 {
-	return jv_object_set(presence_link_status(pl), jv_string("droppush"),
-	    droppush_status());
+	jv st;
+
+	if (nlinks == 1)
+		st = presence_link_status(links[0]);
+	else {
+		jv each = jv_array();
+		st = jv_object();
+		for (unsigned k = 0; k < nlinks; k++) {
+			jv one = presence_link_status(links[k]);
+			st = add_status(st, one);
+			each = jv_array_append(each, one);
+		}
+		st = jv_object_set(st, jv_string("shards"), each);
+	}
+	return jv_object_set(st, jv_string("droppush"), droppush_status());
 }
 
 int
 presence_start(char *err, size_t errlen)
 {
-	strmap_init(&users);
-	if ((pl = presence_link_new(chatd.loop, chatd.name, on_push,
-	    NULL)) == NULL) {
-		snprintf(err, errlen, "unable to set up the presenced link");
+	long long n = conf_int("presence_shards");
+
+	if (n < 1 || n > SHARD_MAX) {
+		snprintf(err, errlen, "presence_shards must be 1 to %d",
+		    SHARD_MAX);
 		return -1;
+	}
+	strmap_init(&users);
+	nlinks = (unsigned)n;
+	if ((links = calloc(nlinks, sizeof(*links))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (unsigned k = 0; k < nlinks; k++) {
+		char sock[32] = "presence";
+		if (nlinks > 1)
+			snprintf(sock, sizeof(sock), "presence-%u", k);
+		if ((links[k] = presence_link_new(chatd.loop, chatd.name, sock,
+		    on_push, NULL)) == NULL) {
+			snprintf(err, errlen, "unable to set up the presenced "
+			    "link '%s'", sock);
+			return -1;
+		}
 	}
 	return droppush_start(err, errlen);
 }
@@ -151,7 +219,10 @@ void
 presence_stop(void)
 {
 	droppush_stop();
-	presence_link_free(pl);
-	pl = NULL;
+	for (unsigned k = 0; k < nlinks; k++)
+		presence_link_free(links[k]);
+	free(links);
+	links = NULL;
+	nlinks = 0;
 	strmap_free(&users);
 }

@@ -50,6 +50,7 @@ struct presence_link {
 	struct ev_loop		*loop;
 	struct ipc_client	*cl;
 	char			 name[PL_NAME_MAX + 1];
+	char			 sock[32];	/* presenced's socket name */
 	presence_push_fn	*push;
 	void			*arg;
 
@@ -340,7 +341,8 @@ sync_all(struct presence_link *pl)
 		}
 	}
 	sync_page(pl, page, seq, 0);
-	log_info("presenced connected: synced %zu devices", pl->ndev);
+	log_info("presenced connected on '%s': synced %zu devices", pl->sock,
+	    pl->ndev);
 }
 
 /* The sync goes out from the loop, ahead of any batch. */
@@ -412,16 +414,18 @@ on_event(void *arg, jv ev, const char *line, size_t len)
 /* API */
 
 struct presence_link *
-presence_link_new(struct ev_loop *loop, const char *name,
+presence_link_new(struct ev_loop *loop, const char *name, const char *sock,
     presence_push_fn *push, void *arg)
 {
 	char path[512];
 	struct presence_link *pl;
 
-	if (!valid_name(name) || (pl = calloc(1, sizeof(*pl))) == NULL)
+	if (!valid_name(name) || strlen(sock) >= sizeof(pl->sock) ||
+	    (pl = calloc(1, sizeof(*pl))) == NULL)
 		return NULL;
 	pl->loop = loop;
 	snprintf(pl->name, sizeof(pl->name), "%s", name);
+	snprintf(pl->sock, sizeof(pl->sock), "%s", sock);
 	pl->push = push;
 	pl->arg = arg;
 	pl->nbuckets = 1024;
@@ -433,7 +437,7 @@ presence_link_new(struct ev_loop *loop, const char *name,
 	pl->soon.data = pl;
 	ev_timer_init(&pl->tick, on_tick, PL_FLUSH_EVERY, 0.0);
 	pl->tick.data = pl;
-	conf_sock_path("presence", path, sizeof(path));
+	conf_sock_path(sock, path, sizeof(path));
 	pl->cl = ipc_client_new(loop, path, on_event, on_connect, pl);
 	if (pl->cl == NULL) {
 		free(pl->buckets);

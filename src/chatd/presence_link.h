@@ -11,7 +11,8 @@
  * What chatd calls, and where:
  *
  *   main.c, after the loop exists:
- *       pl = presence_link_new(loop, chatd.name, on_presence_push, NULL);
+ *       pl = presence_link_new(loop, chatd.name, "presence",
+ *           on_presence_push, NULL);
  *     on_presence_push(arg, to, nto, frame, len) writes frame (a complete
  *     {"type":"presence","user","status","last_active_at"} text) to every
  *     online device of each user in to[0..nto).  At exit:
@@ -79,13 +80,17 @@ typedef void presence_push_fn(void *arg, const char *const *to, size_t nto,
     const char *frame, size_t len);
 
 /*
- * Connects to $CHAT_RUN/presence.sock (and keeps reconnecting with
- * backoff; until then events are dropped, as the sync on connect restores
- * them).  name is this chatd's name ("chatd-8081"), at most 64 bytes of
- * [A-Za-z0-9_.:-].  Returns NULL on a bad name or no memory.
+ * Connects to $CHAT_RUN/<sock>.sock: "presence", or "presence-<k>" for
+ * shard k when presence_shards > 1 (and keeps reconnecting with backoff;
+ * until then events are dropped, as the sync on connect restores them).
+ * The link then carries only the devices its caller gives it: with
+ * shards, presence.c keeps one link per shard and gives each the devices
+ * of its users.  name is this chatd's name ("chatd-8081"), at most 64
+ * bytes of [A-Za-z0-9_.:-]; sock at most 31 bytes.  Returns NULL on a bad
+ * name or no memory.
  */
 struct presence_link *presence_link_new(struct ev_loop *loop,
-    const char *name, presence_push_fn *push, void *arg);
+    const char *name, const char *sock, presence_push_fn *push, void *arg);
 /* Sends what is batched, closes the connection, frees everything. */
 void presence_link_free(struct presence_link *pl);
 

@@ -120,7 +120,7 @@ load_link(const char *name)
 	struct ev_loop *loop = EV_DEFAULT;
 	ev_io io;
 
-	if ((pl = presence_link_new(loop, name, on_push, NULL)) == NULL)
+	if ((pl = presence_link_new(loop, name, "presence", on_push, NULL)) == NULL)
 		fatalx(EXIT_USAGE, "bad chatd name '%s'", name);
 	framer_init(&in, 4096);
 	ev_io_init(&io, on_stdin, STDIN_FILENO, EV_READ);

@@ -8,6 +8,10 @@
  * (the cost at a realistic load).  It reads presenced's CPU time from
  * /proc before and after, and prints one JSON object.
  *
+ * --shard K drives only shard K of presence_shards (presence-K.sock) with
+ * the devices whose user is on that shard, so one presence-load per shard
+ * measures a sharded presenced.
+ *
  * --gen-users N prints chat-store import lines (users with an unusable
  * password hash, and a ring of mutual friendships) so the devices belong
  * to real users without N yescrypt hashes.  --link NAME runs chatd's
@@ -29,6 +33,7 @@
 #include "framer.h"
 #include "json.h"
 #include "log.h"
+#include "shard.h"
 #include "load.h"
 
 #define MAX_CHATDS	64
@@ -37,11 +42,13 @@
 static const char usage[] =
 	"usage: presence-load [--devices N] [--chatds K] [--batch B] [--window W]\n"
 	"                     [--seconds S] [--rate BEATS_PER_S] [--prefix P]\n"
+	"                     [--shard K]\n"
 	"       presence-load --gen-users N [--friends F] [--prefix P]\n"
 	"       presence-load --link NAME\n"
 	"  drives $CHAT_RUN/presence.sock with N devices (default 100000) from K\n"
 	"  fake chatds (4), batches of B events (500), W batches in flight per\n"
 	"  chatd (4), for S seconds (10), as fast as answered or at a rate;\n"
+	"  with --shard, only shard K of presence_shards, on presence-K.sock;\n"
 	"  prints a JSON report.  --gen-users prints chat-store import lines\n"
 	"  for users P000000.. with F mutual friends each (4); --link runs\n"
 	"  chatd's presence_link as chatd NAME, driven by commands on stdin\n";
@@ -58,6 +65,8 @@ static struct peer peers[MAX_CHATDS];
 static long ndevices = 100000, nchatds = 4, batch = 500, window = 4;
 static double seconds = 10, rate;
 static const char *prefix = "pl";
+static unsigned long *devlist;	/* the device numbers driven */
+static long ndev;		/* how many: all, or one shard's */
 static unsigned long acked, failed;
 static char *out;
 
@@ -138,12 +147,12 @@ send_batch(int k, const char *kind)
 	size_t len = (size_t)snprintf(out, LINE_MAX_OUT, "{\"op\":"
 	    "\"presence.batch\",\"id\":%ld,\"chatd\":\"load-%d\",\"events\":[",
 	    p->next_id++, k);
-	long mine = (ndevices - k + nchatds - 1) / nchatds;
+	long mine = (ndev - k + nchatds - 1) / nchatds;
 
 	for (long i = 0; i < batch && mine > 0; i++) {
 		/* chatd k holds devices k, k+K, k+2K, ... */
-		unsigned long dev = (unsigned long)k + (p->next_dev++ %
-		    (unsigned long)mine) * (unsigned long)nchatds;
+		unsigned long dev = devlist[(unsigned long)k + (p->next_dev++ %
+		    (unsigned long)mine) * (unsigned long)nchatds];
 		len += (size_t)snprintf(out + len, LINE_MAX_OUT - len,
 		    "%s{\"user\":\"%s%06lu\",\"device\":\"d1\",\"kind\":\"%s\"}",
 		    i ? "," : "", prefix, dev, kind);
@@ -281,7 +290,7 @@ int
 main(int argc, char **argv)
 {
 	char err[512], path[512];
-	long gen = -1, friends = 4;
+	long gen = -1, friends = 4, shard = -1;
 
 	log_init("presence-load");
 	for (int i = 1; i < argc; i++) {
@@ -303,6 +312,8 @@ main(int argc, char **argv)
 			rate = (double)num_arg(argc, argv, &i);
 		else if (!strcmp(a, "--gen-users"))
 			gen = num_arg(argc, argv, &i);
+		else if (!strcmp(a, "--shard"))
+			shard = num_arg(argc, argv, &i);
 		else if (!strcmp(a, "--friends"))
 			friends = num_arg(argc, argv, &i);
 		else if (!strcmp(a, "--link") && i + 1 < argc) {
@@ -329,7 +340,26 @@ main(int argc, char **argv)
 		fatalx(EXIT_USAGE, "%s", err);
 	if ((out = malloc(LINE_MAX_OUT)) == NULL)
 		fatalx(EXIT_TEMP, "out of memory");
-	conf_sock_path("presence", path, sizeof(path));
+	if ((devlist = malloc((size_t)ndevices * sizeof(*devlist))) == NULL)
+		fatalx(EXIT_TEMP, "out of memory");
+	long nshards = conf_int("presence_shards");
+	if (shard >= 0 && (nshards < 2 || shard >= nshards))
+		fatalx(EXIT_USAGE, "--shard needs 0 <= K < presence_shards, "
+		    "presence_shards over 1");
+	for (long i = 0; i < ndevices; i++) {
+		char name[64];
+		int n = snprintf(name, sizeof(name), "%s%06ld", prefix, i);
+		if (shard < 0 || shard_of(name, (size_t)n,
+		    (unsigned)nshards) == (unsigned)shard)
+			devlist[ndev++] = (unsigned long)i;
+	}
+	if (ndev < nchatds)
+		fatalx(EXIT_USAGE, "%ld devices of shard %ld for %ld chatds",
+		    ndev, shard, nchatds);
+	char sock[32] = "presence";
+	if (shard >= 0)
+		snprintf(sock, sizeof(sock), "presence-%ld", shard);
+	conf_sock_path(sock, path, sizeof(path));
 	for (int k = 0; k < nchatds; k++) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		if (strlen(path) >= sizeof(sa.sun_path))
@@ -349,7 +379,7 @@ main(int argc, char **argv)
 	/* Connect every device, then wait until presenced is done with the
 	 * store (loads, presence.set, friend lists). */
 	double t0 = now_s(), c0 = proc_cpu(pid);
-	long per = (ndevices + nchatds - 1) / nchatds;
+	long per = (ndev + nchatds - 1) / nchatds;
 	for (long sent = 0; sent < per; sent += batch) {
 		for (int k = 0; k < nchatds; k++) {
 			while (peers[k].inflight >= window)
@@ -360,13 +390,13 @@ main(int argc, char **argv)
 	drain();
 	double t_conn = now_s() - t0;
 	long online = 0, pending = 1;
-	for (int tries = 0; tries < 600 && (online < ndevices || pending > 0);
+	for (int tries = 0; tries < 600 && (online < ndev || pending > 0);
 	    tries++) {
 		st = status();
 		online = status_num(st, "online");
 		pending = status_num(st, "store_pending");
 		free(st);
-		if (online < ndevices || pending > 0)
+		if (online < ndev || pending > 0)
 			usleep(100000);
 	}
 	double t_settled = now_s() - t0, c_conn = proc_cpu(pid) - c0;
@@ -403,7 +433,7 @@ main(int argc, char **argv)
 	    "\"presenced_cores\":%.3f,\"cpu_us_per_beat\":%.3f,"
 	    "\"load_cpu_s\":%.3f,\"presenced_rss_kb\":%ld,\"devices_after\":%ld,"
 	    "\"expired\":%ld,\"errors\":%lu}\n",
-	    ndevices, nchatds, batch, window, rate, t_conn, t_settled, c_conn,
+	    ndev, nchatds, batch, window, rate, t_conn, t_settled, c_conn,
 	    online, bt, beats, (double)beats / bt, bcpu, bcpu / bt,
 	    beats ? bcpu * 1e6 / (double)beats : 0.0, lcpu, proc_rss_kb(pid),
 	    devs, expired, failed);

@@ -15,6 +15,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "util.h"
+#include "shard.h"
 #include "presenced.h"
 
 static const char usage[] =
@@ -22,7 +23,9 @@ static const char usage[] =
 	"  tracks who is online for the stack in CHAT_HOME (default ./var):\n"
 	"  listens on $CHAT_RUN/presence.sock, persists through chat-store;\n"
 	"  presence_timeout (CHAT_PRESENCE_TIMEOUT) seconds of silence make a\n"
-	"  device offline\n";
+	"  device offline.  With presence_shards N > 1 it owns the users of\n"
+	"  shard presence_shard (CHAT_PRESENCE_SHARD) and listens on\n"
+	"  $CHAT_RUN/presence-<shard>.sock\n";
 
 static void
 on_open(struct ipc_conn *c)
@@ -94,6 +97,13 @@ main(int argc, char **argv)
 		fatalx(EXIT_USAGE, "presence_timeout must be 1 to 86400 seconds");
 	if (maxline < 4096)
 		fatalx(EXIT_USAGE, "ipc_max_line must be at least 4096");
+	long long nshards = conf_int("presence_shards");
+	long long shard = conf_int("presence_shard");
+	if (nshards < 1 || nshards > SHARD_MAX)
+		fatalx(EXIT_USAGE, "presence_shards must be 1 to %d", SHARD_MAX);
+	if (shard < 0 || shard >= nshards)
+		fatalx(EXIT_USAGE, "presence_shard must be 0 to %lld",
+		    nshards - 1);
 	if (mkdir_p(conf_run(), 0700) == -1)
 		fatal(EXIT_TEMP, "unable to make '%s'", conf_run());
 	signal(SIGPIPE, SIG_IGN);
@@ -108,7 +118,12 @@ main(int argc, char **argv)
 	 * the store calls online that none announced by then is offline. */
 	pres_store_init(loop, store, (double)timeout + 1.0);
 
-	conf_sock_path("presence", path, sizeof(path));
+	pres_shard_init(loop, (unsigned)nshards, (unsigned)shard);
+
+	char sock[32] = "presence";
+	if (nshards > 1)
+		snprintf(sock, sizeof(sock), "presence-%lld", shard);
+	conf_sock_path(sock, path, sizeof(path));
 	struct ipc_server *srv = ipc_listen(loop, path, (size_t)maxline, &h,
 	    NULL, err, sizeof(err));
 	if (srv == NULL)
@@ -117,7 +132,8 @@ main(int argc, char **argv)
 	ev_signal_init(&sigint, on_signal, SIGINT);
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigint);
-	log_info("listening on '%s', presence_timeout %lld s", path, timeout);
+	log_info("listening on '%s', presence_timeout %lld s, shard %lld of "
+	    "%lld", path, timeout, shard, nshards);
 	notify_ready();
 	ev_run(loop, 0);
 
@@ -126,6 +142,7 @@ main(int argc, char **argv)
 	 * the chatd connections they may write to are still open. */
 	ipc_client_cancel_all(store);
 	ipc_server_close(srv);
+	pres_shard_stop();
 	ipc_client_free(store);
 	log_info("stopped: %lu devices, %lu users online", pres_ndevices(),
 	    pres_nonline());

@@ -3,5 +3,5 @@ PROGS += presenced
 presenced_SRCS := src/presenced/main.c src/presenced/ops.c \
                   src/presenced/state.c src/presenced/store.c \
                   src/presenced/query.c src/presenced/table.c \
-                  src/presenced/batch.c
+                  src/presenced/batch.c src/presenced/shard.c
 presenced_LIBS :=

@@ -23,7 +23,8 @@
 	X("presence.sync",	op_sync)		\
 	X("presence.query",	op_query)		\
 	X("presence.friends",	op_friends)		\
-	X("presence.online",	op_online)
+	X("presence.online",	op_online)		\
+	X("presence.notify",	op_notify)
 
 typedef void op_fn(struct pres_conn *pc, jv req, jv id);
 
@@ -158,7 +159,13 @@ op_status(struct pres_conn *pc, jv req, jv id)
 	NUM("loads", pres_stats.loads);
 	NUM("swept", pres_stats.swept);
 	NUM("store_errors", pres_stats.store_errors);
-	pres_reply(pc, r);
+	NUM("foreign", pres_stats.foreign);
+	NUM("notify_sent", pres_stats.notify_sent);
+	NUM("notify_received", pres_stats.notify_received);
+	NUM("notify_held", pres_stats.notify_held);
+	NUM("notify_dropped", pres_stats.notify_dropped);
+	NUM("notify_errors", pres_stats.notify_errors);
+	pres_reply(pc, pres_shard_status(r));
 }
 
 int
@@ -363,6 +370,12 @@ static void
 op_friends(struct pres_conn *pc, jv req, jv id)
 {
 	pres_friends(pc, req, id);
+}
+
+static void
+op_notify(struct pres_conn *pc, jv req, jv id)
+{
+	pres_notify(pc, req, id);
 }
 
 static void

@@ -12,7 +12,8 @@
  * loading a user's persisted status, persisting and fanning out changes,
  * the sweep after a restart), query.c (presence.query and presence.friends,
  * with their friend and group checks), ops.c (the op table), batch.c
- * (the heartbeat line's fast parser), table.c.
+ * (the heartbeat line's fast parser), shard.c (presence_shards: which users
+ * are ours, and presence.notify between shards), table.c.
  */
 #ifndef PRESENCED_H
 #define PRESENCED_H
@@ -47,6 +48,7 @@ struct pres_chatd {
 	unsigned long		 ndevs;
 	unsigned		 sync_gen;
 	int			 syncing;
+	int			 warned_foreign;
 	/* fan-out scratch: the recipients gathered for one event */
 	jv			 to;
 	struct pres_user	*last_to;
@@ -70,6 +72,9 @@ struct pres_dev {
 	struct pres_dev		*cnext, *cprev;	/* the chatd's devices */
 	struct pres_dev		*tnext, *tprev;	/* the deadline list */
 	double			 deadline;	/* ev_now() time */
+	double			 since;		/* ev_now() when first heard
+						 * here by a connect; 0 if a
+						 * sync announced it */
 	unsigned		 sync_gen;
 	unsigned char		 klen;
 	char			 key[];		/* "user/device" */
@@ -79,7 +84,9 @@ struct pres_stats {
 	unsigned long	batches, events, bad_events, connects, beats, byes,
 			closes, drops, stale, syncs, gone, expired, online,
 			offline, fanout_lines, fanout_users, queries,
-			store_errors, loads, swept;
+			store_errors, loads, swept, foreign, notify_sent,
+			notify_received, notify_held, notify_dropped,
+			notify_errors;
 };
 extern struct pres_stats pres_stats;
 
@@ -123,8 +130,15 @@ void pres_store_init(struct ev_loop *loop, struct ipc_client *store,
     double sweep_after);
 /* Queues u for loading its stored status (batched per loop turn). */
 void pres_load(struct pres_user *u);
-/* Persists u's new shown status and pushes it to its mutual friends. */
-void pres_publish(struct pres_user *u);
+/* Persists u's new shown status and, with tell, pushes it to its mutual
+ * friends. */
+void pres_publish(struct pres_user *u, int tell);
+/* Writes "user is online/offline since at" to every chatd holding a device
+ * of one of names (an array of user names of this shard, consumed): one
+ * event line per chatd.  Only devices first heard (since) at or before
+ * heard_by, an ev_now() time: a later one got the news on its auth. */
+void pres_fanout(const char *user, int online, int64_t at, jv names,
+    double heard_by);
 /* Changes waiting for room in chat-store's pipeline. */
 unsigned long pres_publish_queued(void);
 /* The store client, for query.c. */
@@ -141,6 +155,27 @@ void pres_friends(struct pres_conn *pc, jv req, jv id);
  * 1.  0 if the line is anything else or not plain: nothing was applied,
  * and the caller takes the general path. */
 int pres_batch_fast(struct pres_conn *pc, const char *line, size_t len);
+
+/* shard.c */
+/* This process owns shard k of n (n 1: every user). */
+void pres_shard_init(struct ev_loop *loop, unsigned n, unsigned k);
+/* Frees the other shards' clients and what waits for the settle. */
+void pres_shard_stop(void);
+unsigned pres_nshards(void);
+unsigned pres_shard_me(void);
+/* The shard of user, and whether it is ours. */
+unsigned pres_shard_of(const char *user);
+int pres_shard_mine(const char *user);
+/* Tells shard j (not ours) that user went online/offline at at, for its
+ * users to (an array of names, consumed): presence.notify, resent after a
+ * reconnect until shard j answers. */
+void pres_shard_notify(unsigned j, const char *user, int online, int64_t at,
+    jv to);
+/* Answers presence.notify from another shard (req borrowed, id consumed):
+ * the event goes to the chatds of the users named in "to". */
+void pres_notify(struct pres_conn *pc, jv req, jv id);
+/* Adds shard, shards and peers to the status object r (consumed). */
+jv pres_shard_status(jv r);
 
 /* ops.c */
 /* A chatd name: 1 to 64 of [A-Za-z0-9_.:-]. */

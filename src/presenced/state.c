@@ -130,7 +130,7 @@ pres_settle(struct pres_user *u)
 			pres_stats.offline++;
 		}
 		log_debug("'%s' is %s", u->name, want ? "online" : "offline");
-		pres_publish(u);
+		pres_publish(u, 1);
 	}
 	/* Offline, told, and nothing in flight: the store holds the rest. */
 	if (u->ndev == 0 && !u->shown && !u->loading) {
@@ -147,6 +147,10 @@ pres_loaded(struct pres_user *u, int online, int64_t last_active)
 	u->shown = online != 0;
 	if (online)
 		nonline++;
+	/* Came and went before its load: nobody was told it was online,
+	 * but its activity is newer than the store's; persist that. */
+	if (!online && u->ndev == 0 && u->last_active > last_active)
+		pres_publish(u, 0);
 	if (last_active > u->last_active)
 		u->last_active = last_active;
 	pres_settle(u);
@@ -187,6 +191,7 @@ pres_chatd_claim(struct pres_conn *pc, const char *name)
 		log_info("chatd '%s' connected (%lu devices known)", name,
 		    cd->ndevs);
 	cd->conn = pc;
+	cd->warned_foreign = 0;
 	pc->chatd = cd;
 	return cd;
 }
@@ -298,6 +303,7 @@ dev_new(struct pres_user *u, const char *key, size_t klen)
 	memcpy(d->key, key, klen);
 	d->klen = (unsigned char)klen;
 	d->user = u;
+	d->since = ev_now(loop);
 	if (table_add(&devs, d) == -1) {
 		free(d);
 		return NULL;
@@ -395,6 +401,22 @@ dev_heard(struct pres_chatd *cd, const char *user, const char *device,
 	return d;
 }
 
+/* A device of another shard's user: a chatd configured with another
+ * presence_shards.  Holding it would make the user online on two shards,
+ * so it is counted and left out; one warning per chatd connection. */
+static void
+foreign(struct pres_chatd *cd, const char *user)
+{
+	pres_stats.foreign++;
+	if (cd->warned_foreign)
+		return;
+	cd->warned_foreign = 1;
+	log_warnx("chatd '%s' sent a device of '%s', of shard %u, not ours (%u "
+	    "of %u): ignored; is its presence_shards %u?", cd->name, user,
+	    pres_shard_of(user), pres_shard_me(), pres_nshards(),
+	    pres_nshards());
+}
+
 int
 pres_event(struct pres_chatd *cd, const char *user, const char *device,
     enum pres_kind kind, int64_t ts)
@@ -403,6 +425,10 @@ pres_event(struct pres_chatd *cd, const char *user, const char *device,
 	struct pres_dev *d;
 	int klen;
 
+	if (!pres_shard_mine(user)) {
+		foreign(cd, user);
+		return 0;
+	}
 	switch (kind) {
 	case PK_CONNECT:
 	case PK_BEAT:
@@ -454,11 +480,18 @@ int
 pres_sync_device(struct pres_chatd *cd, const char *user, const char *device,
     int64_t ts)
 {
-	struct pres_dev *d = dev_heard(cd, user, device, ts);
+	struct pres_dev *d;
 
-	if (d == NULL)
+	if (!pres_shard_mine(user)) {
+		foreign(cd, user);
+		return 0;
+	}
+	if ((d = dev_heard(cd, user, device, ts)) == NULL)
 		return -1;
 	d->sync_gen = cd->sync_gen;
+	/* The chatd held it, maybe since before we started: it may have
+	 * missed what shard.c holds for the settle. */
+	d->since = 0;
 	return 0;
 }
 

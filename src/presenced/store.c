@@ -14,7 +14,8 @@
  * STORE_INFLIGHT of them are out at once; the rest wait in a FIFO here.
  *
  * Sweep: after a restart, users the store still calls online but that no
- * chatd announced within presence_timeout are set offline, once.
+ * chatd announced within presence_timeout are set offline, once (only
+ * this shard's users: another shard owns the rest, see shard.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ struct load_batch {
 struct pub {
 	char		 user[33];
 	int		 online;
+	int		 tell;		/* 0: persist only, no friend.list */
 	int64_t		 at;
 	int		 refs;
 	struct pub	*next;
@@ -207,47 +209,83 @@ add_recipient(struct touched *t, struct pres_chatd *cd, struct pres_user *fu)
 	}
 }
 
-static void
-on_friends(void *arg, jv reply)
+void
+pres_fanout(const char *user, int online, int64_t at, jv names,
+    double heard_by)
 {
-	struct pub *p = arg;
-	jv list = jv_object_get(jv_copy(reply), jv_string("friends"));
 	struct touched t = { NULL, 0, 0 };
 
-	if (!json_bool(reply, "ok", 0) || jv_get_kind(list) != JV_KIND_ARRAY) {
-		store_error("friend.list", p->user, jv_copy(reply));
-		goto out;
-	}
-	jv_array_foreach(list, i, f) {
-		const char *name = json_str(f, "user", NULL);
-		const char *st = json_str(f, "state", NULL);
-		struct pres_user *fu;
+	jv_array_foreach(names, i, f) {
+		struct pres_user *fu = jv_get_kind(f) == JV_KIND_STRING ?
+		    pres_user_find(jv_string_value(f)) : NULL;
 
-		if (name && st && strcmp(st, "friends") == 0 &&
-		    (fu = pres_user_find(name)) != NULL) {
+		if (fu != NULL)
 			for (struct pres_dev *d = fu->devs; d; d = d->unext)
 				if (d->chatd && d->chatd->conn &&
-				    d->chatd->conn->ipc)
+				    d->chatd->conn->ipc && d->since <= heard_by)
 					add_recipient(&t, d->chatd, fu);
-		}
 		jv_free(f);
 	}
+	jv_free(names);
 	for (size_t i = 0; i < t.n; i++) {
 		struct pres_chatd *cd = t.cd[i];
 		jv ev = jv_object_set(jv_object(), jv_string("ev"),
 		    jv_string("presence"));
 		ev = jv_object_set(ev, jv_string("to"), cd->to);
-		ev = jv_object_set(ev, jv_string("user"), jv_string(p->user));
+		ev = jv_object_set(ev, jv_string("user"), jv_string(user));
 		ev = jv_object_set(ev, jv_string("status"),
-		    jv_string(p->online ? "online" : "offline"));
+		    jv_string(online ? "online" : "offline"));
 		ev = jv_object_set(ev, jv_string("last_active_at"),
-		    jv_number((double)p->at));
+		    jv_number((double)at));
 		cd->to = jv_invalid();
 		cd->last_to = NULL;
 		pres_stats.fanout_lines++;
 		ipc_send_jv(cd->conn->ipc, ev);
 	}
 	free(t.cd);
+}
+
+/* The mutual friends from friend.list: ours are fanned out here, each
+ * other shard's go to that shard in one presence.notify. */
+static void
+on_friends(void *arg, jv reply)
+{
+	struct pub *p = arg;
+	jv list = jv_object_get(jv_copy(reply), jv_string("friends"));
+	unsigned n = pres_nshards();
+	jv *by = NULL;
+
+	if (!json_bool(reply, "ok", 0) || jv_get_kind(list) != JV_KIND_ARRAY) {
+		store_error("friend.list", p->user, jv_copy(reply));
+		goto out;
+	}
+	if ((by = malloc(n * sizeof(*by))) == NULL) {
+		log_warnx("out of memory: '%s' is %s, friends not told",
+		    p->user, p->online ? "online" : "offline");
+		goto out;
+	}
+	for (unsigned j = 0; j < n; j++)
+		by[j] = jv_array();
+	jv_array_foreach(list, i, f) {
+		const char *name = json_str(f, "user", NULL);
+		const char *st = json_str(f, "state", NULL);
+
+		if (name && st && strcmp(st, "friends") == 0 && valid_user(name)) {
+			unsigned j = pres_shard_of(name);
+			by[j] = jv_array_append(by[j], jv_string(name));
+		}
+		jv_free(f);
+	}
+	for (unsigned j = 0; j < n; j++) {
+		if (j == pres_shard_me())
+			pres_fanout(p->user, p->online, p->at, by[j],
+			    ev_now(loop));
+		else if (jv_array_length(jv_copy(by[j])) > 0)
+			pres_shard_notify(j, p->user, p->online, p->at, by[j]);
+		else
+			jv_free(by[j]);
+	}
+	free(by);
 out:
 	jv_free(list);
 	jv_free(reply);
@@ -267,7 +305,7 @@ pump(void)
 		if ((pub_head = p->next) == NULL)
 			pub_tail = NULL;
 		pub_queued--;
-		p->refs = 2;
+		p->refs = p->tell ? 2 : 1;
 		req = jv_object_set(jv_object(), jv_string("op"),
 		    jv_string("presence.set"));
 		req = jv_object_set(req, jv_string("user"), jv_string(p->user));
@@ -275,8 +313,11 @@ pump(void)
 		    jv_string(p->online ? "online" : "offline"));
 		req = jv_object_set(req, jv_string("last_active_at"),
 		    jv_number((double)p->at));
+		int tell = p->tell;
 		if (ipc_call(store, req, 0, on_set, p) == -1)
-			p->refs--;
+			pub_unref(p);
+		if (!tell)
+			continue;
 		req = jv_object_set(jv_object_set(jv_object(), jv_string("op"),
 		    jv_string("friend.list")), jv_string("user"),
 		    jv_string(p->user));
@@ -286,7 +327,7 @@ pump(void)
 }
 
 void
-pres_publish(struct pres_user *u)
+pres_publish(struct pres_user *u, int tell)
 {
 	struct pub *p = calloc(1, sizeof(*p));
 
@@ -297,6 +338,7 @@ pres_publish(struct pres_user *u)
 	}
 	memcpy(p->user, u->name, sizeof(p->user));
 	p->online = u->shown;
+	p->tell = tell;
 	p->at = u->last_active;
 	if (pub_tail)
 		pub_tail->next = p;
@@ -335,6 +377,7 @@ on_sweep(void *arg, jv reply)
 				json_int(v, "last_active_at", &at);
 		}
 		if (key && strncmp(key, "p/", 2) == 0 && valid_user(key + 2) &&
+		    pres_shard_mine(key + 2) &&
 		    st && strcmp(st, "online") == 0 &&
 		    pres_user_find(key + 2) == NULL) {
 			struct pres_user *u = pres_user_get(key + 2);
