@@ -20,6 +20,9 @@ restart  shard 1 killed with SIGKILL (--kill PID) and restarted: its users
          whose device left while it was down is swept offline once; a
          change on shard 0 made meanwhile reaches shard 1's users once;
          shard 0's users see nothing else.
+nodes    two nodes on NATS (tests/106, --url-b, --restart-flag): friends
+         across nodes and shards see each other once each way, and a
+         restart of shard 1 between flips nobody.
 Prints one JSON line and exits 0, or 1 with the reason on stderr.
 """
 import argparse
@@ -358,8 +361,65 @@ async def restart(a, store):
     return {"swept_after_restart": True}
 
 
+async def nodes(a, store):
+    """Two nodes (tests/106): shard 0 and chatd A on node A, shard 1 and
+    chatd B on node B.  a0@A with b1@B, and c1@A with d0@B, are friends:
+    each pair crosses nodes and shards both ways.  Then shard 1 (on B) is
+    killed with SIGKILL and restarted by the suite (--kill: we wait for it
+    through --pidfile's flag file): nobody goes offline, and b1's change
+    after it still reaches a0."""
+    a0, d0 = names("a", 0, 2)
+    b1, c1 = names("b", 1, 2)
+    make_users(store, [a0, b1, c1, d0])
+    befriend(store, a0, b1)
+    befriend(store, c1, d0)
+    ca = await device(a.url, store, a0)
+    cc = await device(a.url, store, c1)
+    ma = await auth_done(ca, [b1])
+    mc = await auth_done(cc, [d0])
+    cb = await device(a.url_b, store, b1)
+    cd = await device(a.url_b, store, d0)
+    mb = await auth_done(cb, [a0])
+    md = await auth_done(cd, [c1])
+    check(statuses(cb, a0) == ["online"] and statuses(cd, c1) == ["online"],
+          "on auth at B: %s %s" % (cb.presence, cd.presence))
+    await wait_for(lambda: "online" in statuses(ca, b1, ma) and
+                   "online" in statuses(cc, d0, mc),
+                   "A's devices see B's online", 20)
+    if a.restart_flag:
+        # the suite kills shard 1 and starts it again, then removes the flag
+        open(a.restart_flag, "w").close()
+        await wait_for(lambda: not os.path.exists(a.restart_flag),
+                       "the suite restarts shard 1", 60)
+    await bye(ca)
+    await bye(cd)
+    await wait_for(lambda: "offline" in statuses(cb, a0, mb) and
+                   "offline" in statuses(cc, d0, mc),
+                   "offline seen across nodes", 20)
+    ca2 = await device(a.url, store, a0)
+    m2 = await auth_done(ca2, [b1])
+    check(statuses(ca2, b1) == ["online"], "a0's new device on auth: %s"
+          % ca2.presence)
+    await wait_for(lambda: len(statuses(cb, a0, mb)) >= 2,
+                   "b1 sees a0 back", 20)
+    await bye(cb)
+    await wait_for(lambda: "offline" in statuses(ca2, b1, m2),
+                   "a0 sees b1 leave after the restart", 20)
+    await asyncio.sleep(1.0)
+    check(statuses(cb, a0, mb) == ["offline", "online"], "b1 about a0: %s"
+          % frames(cb, a0, mb))
+    check(statuses(cc, d0, mc) == ["online", "offline"], "c1 about d0: %s"
+          % frames(cc, d0, mc))
+    check(statuses(ca, b1, ma) == ["online"], "a0 about b1 (no offline at "
+          "the restart): %s" % frames(ca, b1, ma))
+    check(statuses(cd, c1, md) == [], "d0 about c1: %s" % frames(cd, c1, md))
+    check(statuses(ca2, b1, m2) == ["offline"], "a0 about b1: %s"
+          % frames(ca2, b1, m2))
+    return {"nodes": 2}
+
+
 SCENARIOS = {"cross": cross, "beats": beats, "query": query,
-             "restart": restart}
+             "restart": restart, "nodes": nodes}
 
 
 def main():
@@ -369,6 +429,8 @@ def main():
     p.add_argument("--timeout", type=float, default=3.0)
     p.add_argument("--kill", type=int)
     p.add_argument("--pidfile")
+    p.add_argument("--url-b")
+    p.add_argument("--restart-flag")
     a = p.parse_args()
     store = Ipc("store")
 
