@@ -34,6 +34,7 @@ X(bus,                "",                 "NATS servers nats://host:port[,...] t
 X(msg_log,            "",                 "jetstream: chat-route acks a message only once the 3-replica JetStream stream CHAT_LOG on 'bus' holds it; empty: the store's synced write alone")
 X(log_shards,         "1",                "store shards of the message log: chat-route puts a message on chat.log.<FNV-1a of its conversation modulo this>")
 X(log_shard,          "0",                "the store shard whose subject chat.log.<shard> this node's chat-log applies, 0..log_shards-1")
+X(log_max_age,        "604800",           "seconds the JetStream stream CHAT_LOG keeps an entry (its max_age, set by chat-log); 0: forever")
 X(bus_leases,         "",                 "services (comma list) whose chat-bus serve holds the shard by lease in chat_owners, e.g. route,presence")
 X(bus_lease_ttl,      "5",                "seconds a shard lease lives unrenewed; a standby takes over within about this")
 X(node_services,      "store,route,presence,push,chatd,api", "with bus set: what chat-super runs on this node; the rest is reached over the bus")

@@ -22,20 +22,24 @@ teardown() {
 	chat_teardown
 }
 
+# start_node [nolog]: chat-store, chat-route, chat-log (unless nolog) and
+# a chatd.
 start_node() {
 	start_daemon chat-store
 	STORE_PID=$LAST_PID
 	wait_for_sock "$CHAT_RUN/store.sock"
 	start_daemon chat-route
 	wait_for_sock "$CHAT_RUN/route.sock"
-	start_daemon chat-log
-	LOG_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/log.sock"
+	if [ "${1:-}" != nolog ]; then
+		start_daemon chat-log
+		LOG_PID=$LAST_PID
+		wait_for_sock "$CHAT_RUN/log.sock"
+	fi
 	PORT=$(free_port)
 	start_daemon chatd --listen "127.0.0.1:$PORT"
 	URL="ws://127.0.0.1:$PORT/v1/ws"
 	wait_for_sock "$CHAT_RUN/chatd-$PORT.sock"
-	wait_until 30 log_pulling
+	[ "${1:-}" = nolog ] || wait_until 30 log_pulling
 }
 
 log_pulling() {
@@ -127,10 +131,10 @@ kill_leader() {
 	r=$(ipc log '{"op":"status"}')
 	[ "$(jqr "$r" .replays)" -ge 1 ]
 	grep -q "its database is new; replaying" "$CHAT_HOME/log/chat-log.log"
-	# the users are gone with the database (the log holds messages only):
-	# the messages came back without them
+	# the driver's three users came back with them, from the log of
+	# writes (tests/107-nats-meta.bats has the rest)
 	r=$(ipc store '{"op":"scan","prefix":"u/","limit":10}')
-	assert_equal "$(jqr "$r" '.items | length')" 0
+	assert_equal "$(jqr "$r" '.items | length')" 3
 }
 
 @test "log: a store wiped while chat-log is stopped is empty, then caught up when chat-log starts" {
@@ -163,7 +167,10 @@ kill_leader() {
 }
 
 @test "log: no ack while the stream has no quorum (2 of 3 servers stopped); acks again once one is back" {
-	start_node
+	# no chat-log: the driver makes its users without a quorum too, which
+	# a store followed by chat-log refuses (its writes wait for the
+	# stream: 107-nats-meta.bats); the route's acks are what is tested
+	start_node nolog
 	# one message goes through, so the stream exists and has a leader
 	"$PY" "$DRV" stream --url "$URL" --count 1 --acked "$BATS_TEST_TMPDIR/acked.json"
 	nats_kill 2

@@ -116,7 +116,7 @@ nats_log_dump() {
 	seq "$first" "$last" | sed 's/.*/{"seq":&}/' |
 	    "$CHAT_BIN/chat-bus" --bus "$NATS_URLS" --timeout 10000 call \
 	    '$JS.API.DIRECT.GET.CHAT_LOG' > "$1" 2>/dev/null || true
-	[ "$(grep -c '"msg.append"' "$1")" -eq $((last - first + 1)) ] || {
+	[ "$(grep -c '"msg.append"\|"log.apply"' "$1")" -eq $((last - first + 1)) ] || {
 		echo "# dump: $(grep -c '"msg.append"' "$1") of $first..$last" >&2
 		head -c 600 "$1" >&2; false; }
 }

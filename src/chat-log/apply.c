@@ -15,7 +15,8 @@
  * A durable consumer remembers its position, a database does not: a store
  * rebuilt from empty would never get what the consumer acked before.  So
  * whenever the store (re)connects, the newest entry of the shard's subject
- * at or below the consumer's ack floor (witness.c) is applied again first: if the store did not have it (dup false), the
+ * at or below the consumer's ack floor (witness.c) is applied again
+ * first: if the store did not have it (dup false), the
  * database lost what it had acked, and the consumer is deleted and made
  * again from the stream's first entry: the store replays it all.
  *
@@ -23,6 +24,12 @@
  * (chat-route puts each message on its conversation's shard, lib/shard.h),
  * so a store shard holds, and a rebuilt one replays, only its own
  * conversations' messages.
+ *
+ * The same subject carries the log of writes (chat-store's logw.h): a
+ * log.apply entry, the keys of a user or a group, goes to the store as is
+ * too, and its probe asks with "check" whether the store holds the keys,
+ * writing nothing.  The consumer is read before it is made: one made for
+ * another shard stops chat-log (EXIT_USAGE) rather than be taken over.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,6 +44,7 @@
 #include "jflat.h"
 #include "json.h"
 #include "log.h"
+#include "util.h"
 #include "chat-log.h"
 
 #define STREAM		"CHAT_LOG"
@@ -52,6 +60,9 @@ static struct {
 	struct bus	*bus;
 	struct ipc_client *store;
 	struct bus_client *create, *info, *get, *del, *msgget;
+	struct bus_client *sinfo, *supdate;	/* the stream's */
+	double		 max_age_ns;	/* log_max_age, 0: none */
+	int		 exit_code;	/* set when it must stop for good */
 	struct bus_sub	*sub;
 	char		 durable[64];
 	char		 filter[32];	/* chat.log.<shard> */
@@ -75,6 +86,7 @@ struct apply {
 
 static void pull(void);
 static void probe(void);
+static void on_witness(void *arg, uint64_t seq, const char *err);
 
 /* ---- applying entries ---- */
 
@@ -266,6 +278,26 @@ on_probe_entry(void *arg, jv r)
 	}
 	jv_free(e);
 	r = jv_object_delete(r, jv_string("id"));
+	if (strcmp(json_str(r, "op", NULL), "log.apply") == 0) {
+		/* keys, not a message: asked whether the store holds every
+		 * key it puts, writing nothing (a value a later entry changed
+		 * must not come back); one that only deletes says nothing of
+		 * a new database, so the entry before it is asked instead */
+		jv puts = jv_object_get(jv_copy(r), jv_string("puts"));
+		int np = jv_get_kind(puts) == JV_KIND_ARRAY ?
+		    jv_array_length(jv_copy(puts)) : 0;
+		jv_free(puts);
+		if (np == 0) {
+			jv_free(r);
+			if (A.last_seq <= 1)
+				start_pulling("nothing of this shard acked yet");
+			else
+				witness_find(A.msgget, A.filter, A.last_seq - 1,
+				    on_witness, (void *)(uintptr_t)epoch);
+			return;
+		}
+		r = jv_object_set(r, jv_string("check"), jv_true());
+	}
 	ipc_call(A.store, r, 0, on_probe_applied, (void *)(uintptr_t)epoch);
 }
 
@@ -325,6 +357,52 @@ on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 	probe();
 }
 
+/*
+ * A durable consumer keeps the filter it was made with: one made for
+ * another shard (log_shard or --shard changed, --durable not) would apply
+ * that shard's subject to this store, or, refused, be asked for again
+ * forever.  So chat-log stops for good (EXIT_USAGE) with one line saying
+ * which consumer filters what.  1 if it does.
+ */
+static int
+wrong_filter(jv info)
+{
+	jv cfg = jv_object_get(jv_copy(info), jv_string("config"));
+	const char *have = jv_get_kind(cfg) == JV_KIND_OBJECT ?
+	    json_str(cfg, "filter_subject", NULL) : NULL;
+	int wrong = have != NULL && strcmp(have, A.filter) != 0;
+
+	if (wrong) {
+		log_warnx("consumer '%s' of stream '%s' filters '%s', but shard "
+		    "%s wants '%s': give --durable another name, or delete the "
+		    "consumer; stopping", A.durable, STREAM, have, A.filter + 9,
+		    A.filter);
+		A.exit_code = EXIT_USAGE;
+		ev_break(A.loop, EVBREAK_ALL);
+	}
+	jv_free(cfg);
+	return wrong;
+}
+
+static void
+retry_soon(void)
+{
+	ev_timer_stop(A.loop, &A.retry);
+	ev_timer_set(&A.retry, 1.0, 0);
+	ev_timer_start(A.loop, &A.retry);
+}
+
+/* The consumer could not be made: one of another shard's, or not yet. */
+static void
+on_create_failed(void *arg, jv r)
+{
+	unsigned epoch = (unsigned)(uintptr_t)arg;
+
+	if (epoch == A.epoch && !wrong_filter(r))
+		retry_soon();
+	jv_free(r);
+}
+
 static void
 on_created(void *arg, jv r)
 {
@@ -336,13 +414,15 @@ on_created(void *arg, jv r)
 		log_warnx("consumer '%s': %s; trying again", A.durable,
 		    json_str(e, "description", NULL) ?: "an error");
 	jv_free(e);
-	jv_free(r);
-	if (epoch != A.epoch)
+	if (epoch != A.epoch || (!failed && wrong_filter(r))) {
+		jv_free(r);
 		return;
+	}
+	jv_free(r);
 	if (failed) {
-		ev_timer_stop(A.loop, &A.retry);
-		ev_timer_set(&A.retry, 1.0, 0);
-		ev_timer_start(A.loop, &A.retry);
+		/* is it there, made for another shard? */
+		bus_call_msgid(A.info, "", 0, NULL, 5000, on_create_failed,
+		    (void *)(uintptr_t)epoch);
 		return;
 	}
 	bus_call_msgid(A.info, "", 0, NULL, 5000, on_info,
@@ -350,15 +430,12 @@ on_created(void *arg, jv r)
 }
 
 /* Makes the consumer (a no-op when it exists) and checks the store still
- * holds its ack floor; pulling stops meanwhile. */
+ * holds its ack floor. */
 static void
-probe(void)
+create_consumer(unsigned epoch)
 {
 	jv cfg = jv_object();
 
-	A.phase = P_PROBE;
-	A.epoch++;
-	A.probes++;
 #define S(k, v) cfg = jv_object_set(cfg, jv_string(k), v)
 	S("durable_name", jv_string(A.durable));
 	S("ack_policy", jv_string("explicit"));
@@ -369,7 +446,82 @@ probe(void)
 #undef S
 	bus_call(A.create, jv_object_set(jv_object_set(jv_object(),
 	    jv_string("stream_name"), jv_string(STREAM)), jv_string("config"),
-	    cfg), 0, on_created, (void *)(uintptr_t)A.epoch);
+	    cfg), 0, on_created, (void *)(uintptr_t)epoch);
+}
+
+/* The consumer as it is, before it is made: JetStream 2.9 takes a
+ * durable create with another filter as an update of the filter, keeping
+ * the old shard's position (this shard's entries below it never come). */
+static void
+on_pre_info(void *arg, jv r)
+{
+	unsigned epoch = (unsigned)(uintptr_t)arg;
+	jv e = js_err(r);
+	int64_t code = 0;
+
+	if (jv_get_kind(e) == JV_KIND_OBJECT)
+		json_int(e, "code", &code);
+	jv_free(e);
+	if (epoch != A.epoch || wrong_filter(r)) {
+		jv_free(r);
+		return;
+	}
+	if (json_has(r, "config") || code == 404)	/* ours, or none yet */
+		create_consumer(epoch);
+	else
+		retry_soon();		/* no answer: the cluster is down */
+	jv_free(r);
+}
+
+/* Checks the consumer, makes it, then checks the store; pulling stops
+ * meanwhile. */
+static void
+probe(void)
+{
+	A.phase = P_PROBE;
+	A.epoch++;
+	A.probes++;
+	bus_call_msgid(A.info, "", 0, NULL, 5000, on_pre_info,
+	    (void *)(uintptr_t)A.epoch);
+}
+
+static void
+on_updated(void *arg, jv r)
+{
+	jv e = js_err(r);
+
+	(void)arg;
+	if (jv_get_kind(e) == JV_KIND_OBJECT)
+		log_warnx("stream '%s': max_age not set: %s", STREAM,
+		    json_str(e, "description", NULL) ?: "an error");
+	else
+		log_info("stream '%s': max_age set to %.0f s (log_max_age)",
+		    STREAM, A.max_age_ns / 1e9);
+	jv_free(e);
+	jv_free(r);
+}
+
+/* The stream as it is: its max_age made log_max_age if it is not. */
+static void
+on_stream_info(void *arg, jv r)
+{
+	jv cfg = jv_object_get(jv_copy(r), jv_string("config"));
+	int64_t have = -1;
+
+	(void)arg;
+	jv_free(r);
+	if (jv_get_kind(cfg) != JV_KIND_OBJECT) {
+		jv_free(cfg);
+		return;
+	}
+	json_int(cfg, "max_age", &have);
+	if ((double)have == A.max_age_ns) {
+		jv_free(cfg);
+		return;
+	}
+	cfg = jv_object_set(cfg, jv_string("max_age"),
+	    jv_number(A.max_age_ns));
+	bus_call(A.supdate, cfg, 5000, on_updated, NULL);
 }
 
 static void
@@ -378,9 +530,13 @@ on_stream(void *arg, jv r)
 	jv e = js_err(r);
 
 	(void)arg;
-	if (jv_get_kind(e) == JV_KIND_OBJECT)	/* "in use": made already */
+	if (jv_get_kind(e) == JV_KIND_OBJECT) {	/* "in use": made already */
 		log_info("stream '%s': %s", STREAM,
 		    json_str(e, "description", NULL) ?: "an error");
+		/* made by chat-route, or before log_max_age changed */
+		bus_call_msgid(A.sinfo, "", 0, NULL, 5000, on_stream_info,
+		    NULL);
+	}
 	jv_free(e);
 	jv_free(r);
 }
@@ -403,13 +559,27 @@ on_state(void *arg, int up)
 		pull();
 }
 
+struct bus *
+apply_bus(void)
+{
+	return A.bus;
+}
+
+int
+apply_exit_code(void)
+{
+	return A.exit_code;
+}
+
 int
 apply_start(struct ev_loop *loop, const char *urls, const char *durable,
-    unsigned shard, int replicas, char *err, size_t errlen)
+    unsigned shard, int replicas, long long max_age_s, char *err,
+    size_t errlen)
 {
 	char subj[256], path[512];
 
 	A.loop = loop;
+	A.max_age_ns = (double)max_age_s * 1e9;
 	snprintf(A.filter, sizeof(A.filter), "chat.log.%u", shard);
 	A.replicas = replicas;
 	snprintf(A.durable, sizeof(A.durable), "%s", durable);
@@ -434,7 +604,10 @@ apply_start(struct ev_loop *loop, const char *urls, const char *durable,
 		return -1;
 	struct bus_client *mk = bus_client_new(A.bus, "$JS.API.STREAM.CREATE."
 	    STREAM, 2000);
-	if (mk == NULL)
+	if (mk == NULL || (A.sinfo = bus_client_new(A.bus,
+	    "$JS.API.STREAM.INFO." STREAM, 2000)) == NULL || (A.supdate =
+	    bus_client_new(A.bus, "$JS.API.STREAM.UPDATE." STREAM, 2000)) ==
+	    NULL)
 		goto nomem;
 	jv cfg = jv_object();
 #define S(k, v) cfg = jv_object_set(cfg, jv_string(k), v)
@@ -445,6 +618,7 @@ apply_start(struct ev_loop *loop, const char *urls, const char *durable,
 	S("num_replicas", jv_number(replicas));
 	S("duplicate_window", jv_number(120e9));
 	S("allow_direct", jv_true());
+	S("max_age", jv_number(A.max_age_ns));
 #undef S
 	bus_call(mk, cfg, 0, on_stream, NULL);
 	ev_init(&A.retry, on_retry);

@@ -4,7 +4,8 @@
  * jetstream; chat-log(1), chat-scaling(7) "Durability").
  *
  * Files: main.c (options, the status socket), apply.c (the consumer),
- * witness.c (the newest acked entry of the shard's subject).
+ * witness.c (the newest acked entry of the shard's subject), follow.c
+ * (the store's log of writes carried to the stream).
  */
 #ifndef CHAT_LOG_PROG_H
 #define CHAT_LOG_PROG_H
@@ -24,8 +25,25 @@ struct bus_client;
  * 0, or -1 with err.
  */
 int apply_start(struct ev_loop *loop, const char *urls, const char *durable,
-    unsigned shard, int replicas, char *err, size_t errlen);
+    unsigned shard, int replicas, long long max_age_s, char *err,
+    size_t errlen);
 void apply_stop(void);
+/* The applier's connection to NATS (follow.c shares it). */
+struct bus *apply_bus(void);
+/* 0, or the exit status when the applier stopped the loop for good (a
+ * durable consumer made for another shard: EXIT_USAGE). */
+int apply_exit_code(void);
+
+/*
+ * follow.c: follows the local chat-store's log of writes (log.follow on a
+ * connection of its own) and puts each entry in the stream on bus, acking
+ * it to the store after the PubAck.  Never blocks.  0, or -1 with err.
+ */
+int follow_start(struct ev_loop *loop, struct bus *bus, char *err,
+    size_t errlen);
+void follow_stop(void);
+/* Adds the follower's counters to a status reply r (consumed, returned). */
+jv follow_status(jv r);
 /* Adds the applier's counters to a status reply r (consumed, returned). */
 jv apply_status(jv r);
 

@@ -55,7 +55,7 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 	else if (oplen == 4 && memcmp(op, "ping", 4) == 0)
 		ipc_send_jv(c, json_ok(id));
 	else if (oplen == 6 && memcmp(op, "status", 6) == 0)
-		ipc_send_jv(c, apply_status(json_ok(id)));
+		ipc_send_jv(c, follow_status(apply_status(json_ok(id))));
 	else
 		ipc_send_jv(c, json_error(id, "unknown_op", "chat-log answers "
 		    "ping and status"));
@@ -145,8 +145,13 @@ main(int argc, char **argv)
 		fatal(EXIT_TEMP, "unable to make '%s'", conf_run());
 	signal(SIGPIPE, SIG_IGN);
 	struct ev_loop *loop = ev_default_loop(0);
-	if (apply_start(loop, urls, durable, (unsigned)shard, replicas, err,
-	    sizeof(err)) == -1)
+	long long max_age = conf_int("log_max_age");
+	if (max_age < 0)
+		fatalx(EXIT_USAGE, "config key 'log_max_age' is %lld: seconds, "
+		    "0 for none", max_age);
+	if (apply_start(loop, urls, durable, (unsigned)shard, replicas,
+	    max_age, err, sizeof(err)) == -1 ||
+	    follow_start(loop, apply_bus(), err, sizeof(err)) == -1)
 		fatalx(EXIT_USAGE, "%s", err);
 	struct ipc_server *srv = ipc_listen(loop, conf_sock_path("log", path,
 	    sizeof(path)), 0, &handlers, NULL, err, sizeof(err));
@@ -164,7 +169,8 @@ main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	ipc_server_close(srv);
+	follow_stop();
 	apply_stop();
 	log_info("stopped");
-	return 0;
+	return apply_exit_code();
 }

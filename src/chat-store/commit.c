@@ -38,6 +38,7 @@
 #include "log.h"
 #include "db.h"
 #include "append.h"
+#include "logw.h"
 #include "commit.h"
 
 #define BATCH_MAX	2048
@@ -135,6 +136,8 @@ commit_set_error(struct store_req *r, const char *code, const char *msg)
 	free(r->reply);
 	r->reply = json_dump(json_error(jv_copy(r->id), code, msg),
 	    &r->replylen);
+	logw_free(r->log);	/* nothing of the op was stored */
+	r->log = NULL;
 }
 
 void
@@ -145,6 +148,7 @@ commit_req_free(struct store_req *r)
 	free(r->reply);
 	free(r->hash);
 	append_args_free(r->fast);
+	logw_free(r->log);
 	free(r);
 }
 
@@ -184,11 +188,24 @@ run(struct store_req *r)
 		}
 		return;
 	}
+	/* with the log on, an op that writes keys other than a message's
+	 * records them for it (logw.h) */
+	int logged = logw_conf.on && (ops_flags(r->op) & OP_LOG);
 	if (broken && r->op != idx_ping && r->op != idx_status)
 		out = op_fail(&c, "store_unavailable", "the database failed a "
 		    "write and is being reopened");
-	else
+	else {
+		if (logged)
+			tx_capture(tx, 1);
 		out = ops_run(r->op, &c);
+	}
+	if (logged) {
+		size_t nw;
+		const struct tx_write *w = tx_captured(tx, &nw);
+		if (jv_is_valid(out))
+			r->log = logw_build(w, nw);
+		tx_capture(tx, 0);
+	}
 	if (jv_is_valid(out)) {
 		r->reply = json_dump(jv_object_merge(json_ok(jv_copy(r->id)),
 		    out), &r->replylen);

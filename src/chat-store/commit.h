@@ -20,6 +20,7 @@
 
 struct store_conn;
 struct append_args;
+struct logw_entry;
 
 /* One request on its way through the threads.  Made and freed by the
  * loop; owned by whichever thread holds it. */
@@ -34,6 +35,9 @@ struct store_req {
 	char			*hash;	/* see struct op_ctx */
 	struct append_args	*fast;	/* msg.append read without jv */
 	int			 stage;	/* where it goes next (commit.c) */
+	struct logw_entry	*log;	/* its writes for the log (logw.h) */
+	int			 log_wait; /* entries not yet in the stream */
+	int			 held;	/* its reply waits for them */
 };
 
 struct commit_config {
@@ -62,7 +66,7 @@ struct store_req *commit_take_done(void);
  * handle the worker ended with (it may have reopened it). */
 leveldb_t *commit_stop(void);
 
-/* Sets r->reply to an error reply for r->id. */
+/* Sets r->reply to an error reply for r->id (and drops r->log). */
 void commit_set_error(struct store_req *r, const char *code,
     const char *msg);
 /* Frees r and what it holds. */

@@ -12,6 +12,7 @@
 #include "util.h"
 #include "db.h"
 #include "keys.h"
+#include "logw.h"
 #include "ops.h"
 
 static const struct {
@@ -215,6 +216,12 @@ op_status(struct op_ctx *c)
 	N(ops); N(errors); N(appends); N(dups); N(batches); N(syncs);
 	N(writes); N(max_batch); N(conns); N(overlong); N(torn);
 	N(hashes); N(commit_us); N(max_commit_us);
+	if (logw_conf.on) {
+		N(log_pending); N(log_acked); N(log_dropped); N(log_expired);
+		N(log_following);
+		o = jv_object_set(o, jv_string("log_origin"),
+		    jv_string(logw_conf.origin));
+	}
 #undef N
 	/* Degraded: the database could not be opened for a full disk (at
 	 * start, or reopening after a write error); every other op gets

@@ -7,7 +7,10 @@
  *
  * X(name, function, flags): OP_SLOW marks the ops whose password hashing
  * runs outside the worker (commit.c): user.create is hashed before the
- * worker sees it, user.verify is checked after.
+ * worker sees it, user.verify is checked after.  OP_LOG marks the ops
+ * whose writes go on the log with msg_log = jetstream (logw.h): the keys
+ * their batch wrote, held until chat-log has them in the stream.
+ * cursor.set and presence.set are not logged (see chat-store(1)).
  */
 #ifndef STORE_OPS_H
 #define STORE_OPS_H
@@ -18,36 +21,38 @@
 #include "tx.h"
 
 #define OP_SLOW		1
+#define OP_LOG		2
 
 #define STORE_OPS(X)							\
 	X("ping",		op_ping,		0)		\
 	X("status",		op_status,		0)		\
-	X("user.create",	op_user_create,		OP_SLOW)	\
+	X("user.create",	op_user_create,		OP_SLOW | OP_LOG)	\
 	X("user.get",		op_user_get,		0)		\
 	X("user.verify",	op_user_verify,		OP_SLOW)	\
-	X("user.update",	op_user_update,		0)		\
+	X("user.update",	op_user_update,		OP_LOG)		\
 	X("user.list",		op_user_list,		0)		\
-	X("friend.add",		op_friend_add,		0)		\
-	X("friend.remove",	op_friend_remove,	0)		\
+	X("friend.add",		op_friend_add,		OP_LOG)		\
+	X("friend.remove",	op_friend_remove,	OP_LOG)		\
 	X("friend.list",	op_friend_list,		0)		\
 	X("friend.check",	op_friend_check,	0)		\
-	X("group.create",	op_group_create,	0)		\
+	X("group.create",	op_group_create,	OP_LOG)		\
 	X("group.get",		op_group_get,		0)		\
 	X("group.list",		op_group_list,		0)		\
-	X("group.add",		op_group_add,		0)		\
-	X("group.remove",	op_group_remove,	0)		\
+	X("group.add",		op_group_add,		OP_LOG)		\
+	X("group.remove",	op_group_remove,	OP_LOG)		\
 	X("msg.append",		op_msg_append,		0)		\
 	X("msg.history",	op_msg_history,		0)		\
 	X("inbox.read",		op_inbox_read,		0)		\
-	X("device.login",	op_device_login,	0)		\
+	X("device.login",	op_device_login,	OP_LOG)		\
 	X("device.get",		op_device_get,		0)		\
-	X("device.logout",	op_device_logout,	0)		\
+	X("device.logout",	op_device_logout,	OP_LOG)		\
 	X("device.list",	op_device_list,		0)		\
 	X("cursor.set",		op_cursor_set,		0)		\
-	X("push.set",		op_push_set,		0)		\
-	X("push.clear",		op_push_clear,		0)		\
+	X("push.set",		op_push_set,		OP_LOG)		\
+	X("push.clear",		op_push_clear,		OP_LOG)		\
 	X("presence.set",	op_presence_set,	0)		\
 	X("presence.get",	op_presence_get,	0)		\
+	X("log.apply",		op_log_apply,		0)		\
 	X("get",		op_get,			0)		\
 	X("scan",		op_scan,		0)
 
@@ -58,6 +63,11 @@ struct store_stats {
 					 * torn: the loop */
 	unsigned long	hashes;
 	unsigned long	commit_us, max_commit_us;	/* in writes + syncs */
+	/* the log of writes (outbox.c, the loop's): entries not yet in the
+	 * stream, put there, dropped unsent, answers that waited too long,
+	 * and whether chat-log follows */
+	unsigned long	log_pending, log_acked, log_dropped, log_expired;
+	unsigned long	log_following;
 };
 
 /* Limits from the config, set once by main before the worker starts. */

@@ -25,6 +25,8 @@
 #include "db.h"
 #include "append.h"
 #include "commit.h"
+#include "logw.h"
+#include "outbox.h"
 #include "server.h"
 
 struct store_conn {
@@ -32,6 +34,10 @@ struct store_conn {
 	int			 inflight;
 	int			 blocked;
 	struct store_req	*bl_head, *bl_tail;
+	/* finished requests whose replies go out in order: one held for
+	 * the log (outbox.h) holds back those behind it */
+	struct store_req	*rq_head, *rq_tail;
+	int			 queued;
 };
 
 static struct ev_loop *loop;
@@ -81,6 +87,28 @@ queue(struct store_conn *sc, struct store_req *r)
 	pump(sc);
 }
 
+/* The ops of the log's follower (outbox.h), answered on the loop: 1 if
+ * op was one. */
+static int
+log_op(struct ipc_conn *c, jv o, const char *op, size_t oplen)
+{
+	int64_t seq;
+
+	if (oplen == 10 && memcmp(op, "log.follow", 10) == 0) {
+		outbox_follow(c, json_has(o, "id") ? jv_object_get(jv_copy(o),
+		    jv_string("id")) : jv_null());
+		jv_free(o);
+		return 1;
+	}
+	if (oplen == 7 && memcmp(op, "log.ack", 7) == 0) {
+		if (json_int(o, "seq", &seq) == 1 && seq > 0)
+			outbox_ack((uint64_t)seq);	/* no reply */
+		jv_free(o);
+		return 1;
+	}
+	return 0;
+}
+
 static void
 on_line(struct ipc_conn *c, const char *line, size_t len)
 {
@@ -123,6 +151,10 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 			r->id = jv_object_get(jv_copy(o), jv_string("id"));
 		}
 		op = json_str(o, "op", &oplen);
+		if (op != NULL && log_op(c, o, op, oplen)) {
+			commit_req_free(r);
+			return;
+		}
 		if (op == NULL) {
 			commit_set_error(r, "bad_request", json_has(o, "op") ?
 			    "field 'op' must be a string" :
@@ -171,9 +203,35 @@ on_close(struct ipc_conn *c)
 	}
 	sc->bl_tail = NULL;
 	sc->ipc = NULL;
+	outbox_conn_closed(c);
 	__atomic_sub_fetch(&stats.conns, 1, __ATOMIC_RELAXED);
-	if (sc->inflight == 0)
+	if (sc->inflight == 0 && sc->queued == 0)
 		free(sc);
+}
+
+/* Sends sc's finished replies up to the first still held; frees sc once
+ * it is closed and owes nothing. */
+static void
+send_ready(struct store_conn *sc)
+{
+	struct store_req *r;
+
+	while ((r = sc->rq_head) != NULL && !r->held) {
+		if ((sc->rq_head = r->next) == NULL)
+			sc->rq_tail = NULL;
+		sc->queued--;
+		if (sc->ipc != NULL && !stopping && r->reply != NULL)
+			ipc_send(sc->ipc, r->reply, r->replylen);
+		commit_req_free(r);
+	}
+	if (sc->ipc == NULL && sc->inflight == 0 && sc->queued == 0)
+		free(sc);
+}
+
+void
+store_reply_ready(struct store_req *r)
+{
+	send_ready(r->conn);
 }
 
 static void
@@ -191,13 +249,18 @@ on_wake(struct ev_loop *l, ev_async *w, int revents)
 		sc->inflight--;
 		if (is_slow(r))
 			sc->blocked = 0;
-		if (sc->ipc != NULL && !stopping) {
-			if (r->reply != NULL)
-				ipc_send(sc->ipc, r->reply, r->replylen);
+		r->next = NULL;
+		if (r->log != NULL)
+			outbox_take(r);		/* may hold the reply */
+		if (sc->rq_tail != NULL)
+			sc->rq_tail->next = r;
+		else
+			sc->rq_head = r;
+		sc->rq_tail = r;
+		sc->queued++;
+		if (sc->ipc != NULL && !stopping)
 			pump(sc);
-		} else if (sc->inflight == 0)
-			free(sc);
-		commit_req_free(r);
+		send_ready(sc);
 	}
 }
 
@@ -273,6 +336,13 @@ store_serve(void)
 	cc.group = conf_bool("store_group_commit");
 	cc.stats = &stats;
 	cc.wake = wake;
+	if (logw_init(db != NULL ? db_path() : NULL, err, sizeof(err)) == -1)
+		fatalx(EXIT_USAGE, "%s", err);
+	outbox_init(loop, &stats);
+	if (logw_conf.on)
+		log_info("log of writes on: origin %s, %u shards; answers "
+		    "wait for chat-log once it follows", logw_conf.origin,
+		    logw_conf.nshards);
 	if (commit_start(&cc, err, sizeof(err)) == -1)
 		fatalx(EXIT_TEMP, "%s", err);
 
@@ -298,6 +368,7 @@ store_serve(void)
 	ipc_server_close(srv);
 	db = commit_stop();
 	on_wake(loop, &wake_w, 0);	/* frees what finished meanwhile */
+	outbox_stop();			/* and what waited for the log */
 	if (db != NULL)
 		leveldb_close(db);
 	log_info("stopped");

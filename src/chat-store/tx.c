@@ -37,7 +37,12 @@ struct tx {
 	struct overlay		*sealed; /* being written, or NULL */
 	char			 err[512];
 	char			 serr[512];	/* the sealed batch's write */
+	int			 capturing;	/* tx_capture */
+	struct tx_write		*caps;
+	size_t			 ncaps, capcap;
 };
+
+static void cap_clear(struct tx *t);
 
 static void *
 xmalloc(size_t n)
@@ -118,6 +123,8 @@ tx_free(struct tx *t)
 		free(t->ov[i].idx);
 		leveldb_writebatch_destroy(t->ov[i].wb);
 	}
+	cap_clear(t);
+	free(t->caps);
 	leveldb_writeoptions_destroy(t->wo_sync);
 	leveldb_writeoptions_destroy(t->wo_nosync);
 	leveldb_readoptions_destroy(t->ro);
@@ -213,9 +220,56 @@ stage(struct overlay *o, const char *k, size_t klen, const char *v,
 	o->writes++;
 }
 
+static void
+cap_clear(struct tx *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->ncaps; i++) {
+		free(t->caps[i].k);
+		free(t->caps[i].v);
+	}
+	t->ncaps = 0;
+}
+
+static void
+cap_add(struct tx *t, const char *k, size_t klen, const char *v, size_t vlen)
+{
+	struct tx_write *w;
+
+	if (!t->capturing)
+		return;
+	if (t->ncaps == t->capcap) {
+		t->capcap = t->capcap ? t->capcap * 2 : 16;
+		t->caps = realloc(t->caps, t->capcap * sizeof(*t->caps));
+		if (t->caps == NULL)
+			abort();
+	}
+	w = &t->caps[t->ncaps++];
+	w->k = dup_bytes(k, klen);
+	w->klen = klen;
+	w->v = v ? dup_bytes(v, vlen) : NULL;
+	w->vlen = vlen;
+}
+
+void
+tx_capture(struct tx *t, int on)
+{
+	cap_clear(t);
+	t->capturing = on;
+}
+
+const struct tx_write *
+tx_captured(struct tx *t, size_t *n)
+{
+	*n = t->ncaps;
+	return t->caps;
+}
+
 void
 tx_put(struct tx *t, const char *k, size_t klen, const char *v, size_t vlen)
 {
+	cap_add(t, k, klen, v, vlen);
 	stage(t->cur, k, klen, v, vlen);
 	leveldb_writebatch_put(t->cur->wb, k, klen, v, vlen);
 }
@@ -233,6 +287,7 @@ tx_put_json(struct tx *t, const char *k, size_t klen, jv v)
 void
 tx_del(struct tx *t, const char *k, size_t klen)
 {
+	cap_add(t, k, klen, NULL, 0);
 	stage(t->cur, k, klen, NULL, 0);
 	leveldb_writebatch_delete(t->cur->wb, k, klen);
 }

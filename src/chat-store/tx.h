@@ -77,4 +77,20 @@ int tx_commit(struct tx *t, int sync);
 /* The last error's text. */
 const char *tx_error(struct tx *t);
 
+/* One staged write as captured: v NULL for a delete. */
+struct tx_write {
+	char	*k;
+	size_t	 klen;
+	char	*v;
+	size_t	 vlen;
+};
+/*
+ * Capture, for the log of writes (logw.h): while on, every tx_put and
+ * tx_del is also recorded, in order, with copies of key and value.
+ * tx_capture(t, 1) starts an empty record, tx_capture(t, 0) stops and
+ * forgets it; tx_captured gives the record so far (valid until either).
+ */
+void tx_capture(struct tx *t, int on);
+const struct tx_write *tx_captured(struct tx *t, size_t *n);
+
 #endif
