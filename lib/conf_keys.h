@@ -17,6 +17,8 @@ X(max_body,           "65536",            "largest HTTP body chat-api accepts, b
 X(web_root,           "",                 "directory chat-api serves at / (the web page); empty: off")
 X(max_frame,          "65536",            "largest WebSocket frame chatd accepts, bytes")
 X(max_message,        "16384",            "largest message body, bytes")
+X(route_shards,       "1",                "chat-route shards by user (FNV-1a of the name modulo this); over 1, shard k listens on route-k")
+X(route_shard,        "0",                "the route shard this chat-route serves, 0..route_shards-1")
 X(presence_timeout,   "30",               "seconds of silence before a device is offline")
 X(presence_shards,    "1",                "presenced shards by user (FNV-1a of the name modulo this); over 1, shard k listens on presence-k")
 X(presence_shard,     "0",                "the presence shard this presenced owns, 0..presence_shards-1")

@@ -21,7 +21,8 @@ static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: chat-route\n"
-	    "  listens on $CHAT_RUN/route.sock; see chat-route(1)\n"
+	    "  listens on $CHAT_RUN/route.sock, or route-K.sock with\n"
+	    "  route_shards > 1 (K = route_shard); see chat-route(1)\n"
 	    "  -h, --help  this text\n");
 }
 
@@ -78,10 +79,21 @@ main(int argc, char **argv)
 		    conf_run());
 	if (jslog_init(route.loop, err, sizeof(err)) == -1)
 		fatalx(EXIT_USAGE, "%s", err);
+	if (shards_init(route.loop, err, sizeof(err)) == -1)
+		fatalx(EXIT_USAGE, "%s", err);
 	long long maxline = conf_int("ipc_max_line");
-	route.srv = ipc_listen(route.loop, conf_sock_path("route", path,
-	    sizeof(path)), maxline > 0 ? (size_t)maxline : 0, &route_handlers,
-	    NULL, err, sizeof(err));
+	size_t max = maxline > 0 ? (size_t)maxline : 0;
+	char name[32], alias[512];
+	/* shard 0 of several answers on route too: chat-api's chatd.list and
+	 * device.kick, chatctl (every shard knows every chatd) */
+	if (route.nshards > 1 && route.shard == 0 &&
+	    (route.srv0 = ipc_listen(route.loop, conf_sock_path("route", alias,
+	    sizeof(alias)), max, &route_handlers, NULL, err, sizeof(err))) ==
+	    NULL)
+		fatalx(EXIT_TEMP, "%s", err);
+	route.srv = ipc_listen(route.loop, conf_sock_path(shards_sock(name,
+	    sizeof(name)), path, sizeof(path)), max, &route_handlers, NULL, err,
+	    sizeof(err));
 	if (route.srv == NULL)
 		fatalx(EXIT_TEMP, "%s", err);
 
@@ -90,11 +102,17 @@ main(int argc, char **argv)
 	ev_signal_init(&sigint, on_signal, SIGINT);
 	ev_signal_start(route.loop, &sigterm);
 	ev_signal_start(route.loop, &sigint);
-	log_info("listening on '%s'", path);
+	ops_settle_start(route.loop);
+	log_info("listening on '%s' (shard %u of %u)", path, route.shard,
+	    route.nshards);
 	notify_ready();
 	ev_run(route.loop, 0);
 
 	ipc_server_close(route.srv);
+	ops_free(route.loop);
+	if (route.srv0 != NULL)
+		ipc_server_close(route.srv0);
+	shards_free();
 	/* sends in flight free their contexts (chatd resends them) */
 	ipc_client_cancel_all(route.store);
 	ipc_client_free(route.store);

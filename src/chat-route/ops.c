@@ -3,8 +3,17 @@
  * one reply; a line with "ev" is an event from a chatd and gets none.  Both
  * are tables, dispatched in one place; anything unknown is answered (a
  * request) or logged (an event) here.
+ *
+ * A route shard (route_shards > 1) holds the messages it is given
+ * (msg.send, route.fanout) for its first ROUTE_SETTLE seconds: the chatds
+ * reconnect within their backoff (2 s at most) and announce their devices
+ * first, so a message that another shard resends to a shard just
+ * restarted or taken over reaches every device of the user, not only the
+ * first chatd's (a device the shard did not know would miss it live, and
+ * its inbox re-read starts after the newest id it got, which may be newer).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ipc.h"
@@ -25,6 +34,7 @@ static req_fn op_ping, op_status, op_chatd_list, op_msg_send,
 	X("msg.send",		op_msg_send) \
 	X("presence.query",	op_presence_query) \
 	X("device.kick",	op_device_kick)
+	/* route.fanout (shards.c) takes the line's bytes: see on_line */
 
 static void ev_hello(struct peer *p, jv ev) { peer_hello(p, ev); jv_free(ev); }
 static void ev_load(struct peer *p, jv ev) { peer_load(p, ev); jv_free(ev); }
@@ -90,7 +100,11 @@ op_status(struct peer *p, jv req, jv id)
 	NUM(r, sends); NUM(r, acks); NUM(r, dups); NUM(r, send_errors);
 	NUM(r, deliveries); NUM(r, deliver_lines); NUM(r, typing);
 	NUM(r, presence_queries); NUM(r, kicks); NUM(r, logouts);
-	reply(p, jslog_status(push_status(r)));
+	r = jv_object_set(r, jv_string("late"),
+	    jv_number((double)send_late_count(0)));
+	r = jv_object_set(r, jv_string("late_dups"),
+	    jv_number((double)send_late_count(1)));
+	reply(p, shards_status(jslog_status(push_status(r))));
 }
 
 static void
@@ -128,16 +142,111 @@ op_device_kick(struct peer *p, jv req, jv id)
 	relay_kick(p, req, id);
 }
 
+#define ROUTE_SETTLE	3.0	/* seconds */
+
+/* A line held while the shard settles. */
+struct held {
+	struct peer	*p;
+	char		*line;
+	size_t		 len;
+	struct held	*next;
+};
+
+static struct held *held, **held_tail = &held;
+static ev_timer settle_timer;
+static int settling;
+static unsigned long nheld;
+
+static void dispatch(struct peer *p, const char *line, size_t len);
+
+static void
+on_settled(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct held *h;
+
+	(void)loop; (void)w; (void)revents;
+	settling = 0;
+	if (nheld > 0)
+		log_info("settled: %lu messages held since start now served",
+		    nheld);
+	while ((h = held) != NULL) {
+		held = h->next;
+		if (h->p->conn != NULL)
+			dispatch(h->p, h->line, h->len);
+		peer_unref(h->p);
+		free(h->line);
+		free(h);
+	}
+	held_tail = &held;
+}
+
+void
+ops_settle_start(struct ev_loop *loop)
+{
+	if (route.nshards <= 1)
+		return;
+	settling = 1;
+	ev_timer_init(&settle_timer, on_settled, ROUTE_SETTLE, 0.);
+	ev_timer_start(loop, &settle_timer);
+}
+
+void
+ops_free(struct ev_loop *loop)
+{
+	struct held *h;
+
+	ev_timer_stop(loop, &settle_timer);
+	while ((h = held) != NULL) {
+		held = h->next;
+		peer_unref(h->p);
+		free(h->line);
+		free(h);
+	}
+	held_tail = &held;
+}
+
+/* While settling: 1 if the line is a message, now held. */
+static int
+hold(struct peer *p, const char *line, size_t len)
+{
+	struct held *h;
+
+	if (!settling || (memmem(line, len, "\"op\":\"msg.send\"", 15) ==
+	    NULL && memmem(line, len, "\"op\":\"route.fanout\"", 19) == NULL))
+		return 0;
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->line = malloc(len)) == NULL) {
+		free(h);
+		return 0;	/* served at once: at worst a device misses
+				 * it live */
+	}
+	memcpy(h->line, line, len);
+	h->len = len;
+	h->p = p;
+	peer_ref(p);
+	*held_tail = h;
+	held_tail = &h->next;
+	nheld++;
+	return 1;
+}
+
 static void
 on_line(struct ipc_conn *c, const char *line, size_t len)
 {
 	struct peer *p = ipc_conn_data(c);
+
+	if (p != NULL && !hold(p, line, len))
+		dispatch(p, line, len);
+}
+
+static void
+dispatch(struct peer *p, const char *line, size_t len)
+{
+	struct ipc_conn *c = p->conn;
 	char err[200];
 	const char *name;
 	jv v;
 
-	if (p == NULL)
-		return;
 	if (send_msg_line(p, line, len))
 		return;		/* msg.send, read without jv (send.c) */
 	v = json_parse_object(line, len, err, sizeof(err));
@@ -148,6 +257,11 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 	}
 	if ((name = json_str(v, "op", NULL)) != NULL) {
 		jv id = jv_object_get(jv_copy(v), jv_string("id"));
+		if (strcmp(name, "route.fanout") == 0) {
+			/* the frame is passed on as the bytes it came as */
+			shards_op_fanout(p, v, id, line, len);
+			return;
+		}
 		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 			if (strcmp(name, ops[i].name) == 0) {
 				ops[i].fn(p, v, id);

@@ -262,6 +262,7 @@ push_message(jv req, jv recipients, const char *mid, int64_t ts)
 		    jv_string_value(u) : NULL;
 		struct lookup *l;
 		if (name == NULL || strcmp(name, from) == 0 || online(name) ||
+		    !shard_mine(name) ||
 		    strlen(name) >= sizeof(l->user)) {
 			jv_free(u);
 			continue;

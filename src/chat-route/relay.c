@@ -131,8 +131,12 @@ on_typing_group(void *arg, jv reply)
 
 	if (json_bool(reply, "ok", 0) && has_member(members, user)) {
 		typing_frame(user, "group", gid, frame, sizeof(frame), &n);
-		if (n > 0)
+		if (n > 0) {
 			fanout(members, user, NULL, NULL, frame, n);
+			if (shards_n() > 1)
+				shards_forward(members, user, NULL, NULL, 0,
+				    frame, n, NULL, NULL, 0);
+		}
 	}
 	jv_free(members);
 	jv_free(reply);
@@ -157,8 +161,11 @@ relay_typing(struct peer *p, jv ev)
 	if (to != NULL) {
 		typing_frame(user, "to", to, frame, sizeof(frame), &n);
 		jv users = jv_array_append(jv_array(), jv_string(to));
-		if (n > 0)
+		if (n > 0 && shard_mine(to))
 			fanout(users, user, NULL, NULL, frame, n);
+		else if (n > 0)
+			shards_forward(users, user, NULL, NULL, 0, frame, n,
+			    NULL, NULL, 0);
 		jv_free(users);
 		jv_free(ev);
 		return;

@@ -61,16 +61,28 @@ struct ruser {
 	char		 user[33];
 	size_t		 n, cap;
 	struct udev	*devs;
+	/* with shards (send.c): the newest message id sent to it, and the
+	 * ids sent to it in the last ROUTE_SEEN_SECS (a ring in the order
+	 * sent, oldest at seen_head), so an older id not among them is
+	 * "late" and one among them a resend */
+	uint64_t	 last_mid;
+	struct seen {
+		uint64_t	 id;
+		ev_tstamp	 at;
+	}		*seen;
+	size_t		 seen_head, seen_n, seen_cap;
 };
 
 struct route {
 	struct ev_loop	*loop;
 	struct ipc_server *srv;
+	struct ipc_server *srv0;	/* shard 0's "route" too */
 	struct ipc_client *store;
 	struct id_gen	 ids;
 	struct strmap	 users;		/* user -> struct ruser */
 	size_t		 ndevices;
 	struct peer	*peers;
+	unsigned	 nshards, shard;	/* route_shards, route_shard */
 	struct {
 		unsigned long sends, acks, dups, send_errors, deliveries,
 			      deliver_lines, typing, presence_queries, kicks,
@@ -116,6 +128,8 @@ int buf_add_json_str(char **buf, size_t *len, size_t *cap, const char *s,
  */
 size_t fanout(jv users, const char *skip_user, const char *skip_device,
     const char *mid, const char *frame, size_t flen);
+/* With shards: deliveries sent late (dups 0), or skipped as sent (1). */
+unsigned long send_late_count(int dups);
 
 /* relay.c */
 void relay_typing(struct peer *p, jv ev);
@@ -145,6 +159,37 @@ void push_message(jv req, jv recipients, const char *mid, int64_t ts);
 void push_online(const char *user);
 /* Adds the push_* counters to a status reply r (consumed, returned). */
 jv push_status(jv r);
+
+/* ops.c */
+/* With shards: messages are held for the first seconds (ops.c). */
+void ops_settle_start(struct ev_loop *loop);
+void ops_free(struct ev_loop *loop);
+
+/* shards.c */
+/* Reads route_shards and route_shard, opens a client to every other
+ * shard's socket.  0, or -1 with err filled. */
+int shards_init(struct ev_loop *loop, char *err, size_t errlen);
+void shards_free(void);
+unsigned shards_n(void);
+/* 1 if user belongs to this shard (always, unsharded). */
+int shard_mine(const char *user);
+/* This shard's socket name: route, or route-k. */
+const char *shards_sock(char *name, size_t len);
+/*
+ * Sends one route.fanout to each other shard that has users among users
+ * (borrowed), with the frame and the skip and mid as for fanout(); push 1
+ * has that shard hand its offline users to chat-push.  If ack is not NULL,
+ * ack[0..acklen) is sent to p once every request is answered (at once if
+ * none was needed).
+ */
+void shards_forward(jv users, const char *skip_user, const char *skip_device,
+    const char *mid, int push, const char *frame, size_t flen,
+    struct peer *p, const char *ack, size_t acklen);
+/* route.fanout from another shard; line[0..len) is the request's bytes
+ * (the frame is taken from them).  req and id consumed. */
+void shards_op_fanout(struct peer *p, jv req, jv id, const char *line,
+    size_t len);
+jv shards_status(jv r);
 
 /* jslog.c */
 /* With msg_log = jetstream: connects to the bus and makes the stream.

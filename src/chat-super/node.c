@@ -14,6 +14,15 @@
  * chatd) are carried as sessions; chat-store and chat-push answer
  * requests only.  With msg_log = jetstream a node that runs the store
  * also runs chat-log, its shard's applier of the message log.
+ *
+ * A service sharded by user (its table line names the key of its number
+ * of shards, e.g. route_shards) with more than one shard is one line per
+ * shard: "route-k" is chat-route with CHAT_ROUTE_SHARD=k on the node whose
+ * route_shard is k (served on chat.route.k by "bus-route-k"), and a
+ * session on chat.route.k elsewhere; what needs the service needs every
+ * shard.  The unsharded name stays for chat-api (chatd.list, device.kick):
+ * shard 0's process listens on it too, and the other nodes attach it to
+ * chat.route.0.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,14 +32,37 @@
 
 static const struct {
 	const char	*name, *needs, *daemon, *attach;
+	const char	*shards;	/* key: how many shards, or NULL */
+	const char	*env;		/* the shard's variable: ENV=k */
 } services[] = {
-	{ "store", "-", "chat-store", "chat-bus attach store" },
+	{ "store", "-", "chat-store", "chat-bus attach store", NULL, NULL },
 	{ "route", "store", "chat-route",
-	    "chat-bus --session --discover attach route" },
+	    "chat-bus --session --discover attach route", "route_shards",
+	    "CHAT_ROUTE_SHARD" },
 	{ "presence", "store", "presenced",
-	    "chat-bus --session attach presence" },
-	{ "push", "store", "chat-push", "chat-bus attach push" },
+	    "chat-bus --session attach presence", NULL, NULL },
+	{ "push", "store", "chat-push", "chat-bus attach push", NULL, NULL },
 };
+
+/* The number of shards of service i (1 if not sharded). */
+static unsigned
+nshards(size_t i)
+{
+	long long n = services[i].shards ? conf_int(services[i].shards) : 1;
+
+	return n > 1 && n <= SUPER_MAX_NEEDS - 1 ? (unsigned)n : 1;
+}
+
+/* The shard this node runs of service i: the key without its "s". */
+static unsigned
+own_shard(size_t i)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "%.*s", (int)strlen(services[i].shards) - 1,
+	    services[i].shards);
+	return (unsigned)conf_int(key);
+}
 
 /* 1 if name is in the comma list l (blanks around names allowed). */
 static int
@@ -89,7 +121,37 @@ node_stack(char *buf, size_t len, char *err, size_t errlen)
 		return -1;
 	buf[0] = '\0';
 	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
-		if (listed(l, services[i].name)) {
+		unsigned ns = nshards(i), own = ns > 1 ? own_shard(i) : 0;
+		const char *nm = services[i].name;
+		int here = listed(l, nm);
+		if (ns > 1 && here && own >= ns) {
+			snprintf(err, errlen, "%.*s %u is not below %s %u",
+			    (int)strlen(services[i].shards) - 1,
+			    services[i].shards, own, services[i].shards, ns);
+			return -1;
+		}
+		for (unsigned k = 0; ns > 1 && k < ns; k++) {
+			if (here && k == own) {
+				ADD("%s-%-8u %-9s %s=%u %s\n", nm, k,
+				    services[i].needs, services[i].env, k,
+				    services[i].daemon);
+				ADD("bus-%s-%-4u %s-%-6u chat-bus%s --subject "
+				    "chat.%s.%u serve %s-%u\n", nm, k, nm, k,
+				    listed(conf_get("bus_leases"), nm) ?
+				    " --lease" : "", nm, k, nm, k);
+			} else
+				ADD("%s-%-8u %-9s chat-bus --session --subject "
+				    "chat.%s.%u attach %s-%u\n", nm, k, "-", nm,
+				    k, nm, k);
+		}
+		if (ns > 1) {
+			/* the old name: shard 0's process, or chat.route.0 */
+			if (!here || own != 0)
+				ADD("%-12s %-9s %s\n", nm, "-",
+				    services[i].attach);
+			continue;
+		}
+		if (here) {
 			ADD("%-12s %-9s %s\n", services[i].name,
 			    services[i].needs, services[i].daemon);
 			ADD("bus-%-8s %-9s chat-bus serve %s\n",
@@ -102,7 +164,14 @@ node_stack(char *buf, size_t len, char *err, size_t errlen)
 	if (listed(l, "store") && strcmp(conf_get("msg_log"), "jetstream") == 0)
 		ADD("%-12s %-9s %s\n", "log", "store", "chat-log");
 	if (listed(l, "chatd")) {
-		ADD("%-12s %-9s %s\n", "chatd", "route", "chatd");
+		char needs[SUPER_MAX_NEEDS * SUPER_NAME_MAX] = "route";
+		size_t rs = 0, nn = 0;
+		while (strcmp(services[rs].name, "route") != 0)
+			rs++;
+		for (unsigned k = 0; nshards(rs) > 1 && k < nshards(rs); k++)
+			nn += (size_t)snprintf(needs + nn, sizeof(needs) - nn,
+			    "%sroute-%u", k ? "," : "", k);
+		ADD("%-12s %-9s %s\n", "chatd", needs, "chatd");
 		ADD("%-12s %-9s %s\n", "bus-register", "chatd",
 		    "chat-bus register");
 	}

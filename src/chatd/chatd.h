@@ -116,6 +116,8 @@ struct conn {
 
 	/* sync.c */
 	uint64_t	 last_id;	/* newest message id written to it */
+	uint64_t	 live_floor;	/* last_id when its last sync ended */
+	uint64_t	 sync_from;	/* where the sync running started */
 	uint64_t	 sync_after;	/* next inbox.read starts after this */
 	size_t		 sync_avg;	/* bytes per message of its last page */
 	int		 sync_reading;	/* an inbox.read is in flight */
@@ -140,7 +142,9 @@ struct chatd {
 	struct ev_loop		*loop;
 	struct lws_context	*lws;
 	struct ipc_client	*store;
-	struct ipc_client	*route;
+	struct ipc_client	*route;	/* routes[0] */
+	struct ipc_client	**routes; /* one a route shard (upstream.c) */
+	unsigned		 nroutes;
 	struct ipc_server	*ctl;
 	unsigned char		 secret[TOKEN_SECRET_LEN];
 	char			 name[32];	/* chatd-<port> */
@@ -155,7 +159,7 @@ struct chatd {
 	unsigned long		 conns;		/* open WebSockets */
 	struct {
 		unsigned long	 frames_in, frames_out, bad_frames, sends,
-				 acks, send_errors, delivered, dropped_old,
+				 acks, send_errors, delivered, dropped_old, late,
 				 rate_limited, slow_closed, too_big, auth_ok,
 				 auth_failed, auth_timeout, syncs, synced_msgs,
 				 resyncs;
@@ -230,6 +234,10 @@ void sync_drained(struct conn *c);
 /* A live delivery of message f->id (or a typing notice, id 0) for c: it is
  * written, held or dropped as ordering demands. */
 void sync_deliver(struct conn *c, struct wsframe *f);
+/* The same for a delivery chat-route marked late (route shards): a message
+ * older than c's newest that its user's shard had not sent; written unless
+ * a sync may have written it. */
+void sync_deliver_late(struct conn *c, struct wsframe *f);
 /* chat-route came back: every live device catches up silently. */
 void sync_resync_all(void);
 
@@ -241,6 +249,13 @@ void upstream_stop(void);
  * reconnect announces every device anew). */
 void upstream_online(struct conn *c);
 void upstream_offline(struct conn *c);
+/* The link to the route shard of user (route_shards: FNV-1a of the name);
+ * the only one with a single chat-route. */
+struct ipc_client *upstream_route(const char *user);
+/* 1 if every route link is connected. */
+int upstream_route_connected(void);
+/* Requests unanswered on every route link. */
+size_t upstream_route_pending(void);
 
 /* presence.c */
 /* Connects to presenced (and keeps trying). */

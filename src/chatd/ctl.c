@@ -36,16 +36,17 @@ op_status(jv req, jv reply)
 	SET(reply, "conns", jv_number((double)chatd.conns));
 	SET(reply, "devices", jv_number((double)chatd.devices.n));
 	SET(reply, "route_connected",
-	    jv_bool(ipc_client_connected(chatd.route)));
+	    jv_bool(upstream_route_connected()));
 	SET(reply, "store_connected",
 	    jv_bool(ipc_client_connected(chatd.store)));
 	SET(reply, "route_pending",
-	    jv_number((double)ipc_client_pending(chatd.route)));
+	    jv_number((double)upstream_route_pending()));
+	SET(reply, "route_shards", jv_number(chatd.nroutes));
 	SET(reply, "store_pending",
 	    jv_number((double)ipc_client_pending(chatd.store)));
 	NUM(reply, frames_in); NUM(reply, frames_out); NUM(reply, bad_frames);
 	NUM(reply, sends); NUM(reply, acks); NUM(reply, send_errors);
-	NUM(reply, delivered); NUM(reply, dropped_old); NUM(reply, rate_limited);
+	NUM(reply, delivered); NUM(reply, dropped_old); NUM(reply, late); NUM(reply, rate_limited);
 	NUM(reply, slow_closed); NUM(reply, too_big); NUM(reply, auth_ok);
 	NUM(reply, auth_failed); NUM(reply, auth_timeout); NUM(reply, syncs);
 	NUM(reply, synced_msgs); NUM(reply, resyncs);

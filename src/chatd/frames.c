@@ -352,7 +352,7 @@ send_admitted(struct conn *c, const char *cid)
 		return 0;
 	}
 	c->limited = 0;
-	if (ipc_client_pending(chatd.route) >= ROUTE_PENDING_MAX) {
+	if (ipc_client_pending(upstream_route(c->user)) >= ROUTE_PENDING_MAX) {
 		chatd.n.send_errors++;
 		conn_error(c, cid, "unavailable", "chat-route is behind: try "
 		    "again later");
@@ -411,7 +411,7 @@ send_fast(struct conn *c, const char *buf, size_t len)
 	chatd.n.sends++;
 	conn_ref(c);
 	/* No timeout, as in frame_send. */
-	if (ipc_call_raw(chatd.route, line, (size_t)n + body->len + 1, 0,
+	if (ipc_call_raw(upstream_route(c->user), line, (size_t)n + body->len + 1, 0,
 	    on_sent_raw, c) == -1)
 		conn_unref(c);
 	return 1;
@@ -458,7 +458,7 @@ frame_send(struct conn *c, jv f)
 	conn_ref(c);
 	/* No timeout: the request is resent until chat-route answers, and
 	 * the store's (user, device, cid) dedupe makes that safe. */
-	if (ipc_call(chatd.route, req, 0, on_sent, c) == -1)
+	if (ipc_call(upstream_route(c->user), req, 0, on_sent, c) == -1)
 		conn_unref(c);
 out:
 	jv_free(f);
@@ -543,7 +543,8 @@ frame_typing(struct conn *c, jv f)
 		size_t len;
 		char *line = json_dump(ev, &len);
 		if (line != NULL)
-			ipc_client_send_line(chatd.route, line, len);
+			ipc_client_send_line(upstream_route(c->user), line,
+			    len);
 		free(line);
 	} else
 		jv_free(ev);
@@ -628,7 +629,8 @@ frame_presence(struct conn *c, jv f)
 		goto fail;
 	}
 	conn_ref(c);
-	if (ipc_call(chatd.route, req, ROUTE_QUERY_TIMEOUT, on_presence, c) == -1)
+	if (ipc_call(upstream_route(c->user), req, ROUTE_QUERY_TIMEOUT,
+	    on_presence, c) == -1)
 		conn_unref(c);
 	jv_free(users);
 	jv_free(f);

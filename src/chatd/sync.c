@@ -132,6 +132,7 @@ finish(struct conn *c)
 	}
 	fq_clear(&c->held);
 	c->state = CONN_LIVE;
+	c->live_floor = c->last_id;
 	if (c->sync_again) {
 		c->sync_again = 0;
 		sync_start(c, c->last_id, 1);
@@ -237,6 +238,7 @@ sync_begin(struct conn *c, uint64_t after, int silent)
 	c->sync_after = after;
 	if (after > c->last_id)
 		c->last_id = after;
+	c->sync_from = c->last_id;
 	if (silent)
 		chatd.n.resyncs++;
 	else
@@ -282,13 +284,14 @@ sync_start_registered(struct conn *c, uint64_t after)
 {
 	if (sync_begin(c, after, 0) == -1)
 		return;
-	if (!ipc_client_connected(chatd.route)) {
+	if (!ipc_client_connected(upstream_route(c->user))) {
 		read_page(c);
 		return;
 	}
 	c->sync_wait_route = 1;
 	conn_ref(c);
-	if (ipc_call(chatd.route, jv_object_set(jv_object(), jv_string("op"),
+	if (ipc_call(upstream_route(c->user), jv_object_set(jv_object(),
+	    jv_string("op"),
 	    jv_string("ping")), CHATD_STORE_TIMEOUT, on_route_has_device,
 	    c) == -1) {
 		c->sync_wait_route = 0;
@@ -333,6 +336,33 @@ sync_deliver(struct conn *c, struct wsframe *f)
 		wsframe_unref(f);
 		fq_clear(&c->held);
 		c->held_over = 1;
+	}
+}
+
+/*
+ * With route shards, a user's deliveries come through its shard from its
+ * own sends and other shards' forwards, which can cross; the shard marks
+ * an older one it had not sent "late".  A sync writes every committed id
+ * above where it started, in order: a late id there was (or will be)
+ * written by it, so only one below both that start and the newest written
+ * since is written now.
+ */
+void
+sync_deliver_late(struct conn *c, struct wsframe *f)
+{
+	if (f->id == 0 || f->id > c->last_id) {
+		sync_deliver(c, f);
+		return;
+	}
+	if (f->id <= c->live_floor || (c->state == CONN_SYNCING &&
+	    f->id > c->sync_from) || (c->state != CONN_LIVE &&
+	    c->state != CONN_SYNCING)) {
+		chatd.n.dropped_old++;
+		return;
+	}
+	if (conn_push(c, f) == 0) {
+		chatd.n.delivered++;
+		chatd.n.late++;
 	}
 }
 

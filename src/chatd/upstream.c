@@ -10,9 +10,19 @@
  * connections a device coming or going is a one-line event.  Our own
  * requests (sends) are ipc_call's and are resent by lib/ipc after a
  * reconnect.
+ *
+ * With route_shards = N > 1 there is one link a shard, to route-0 ..
+ * route-(N-1): hello and load go to every shard (so any can answer
+ * chatd.list and relay a logout), a device's online/offline, sends,
+ * typing and presence queries to its user's shard (FNV-1a of the name,
+ * lib/shard.h), and deliveries and kicks are taken from every link.  A
+ * link that comes back announces that shard's devices and then has them
+ * re-read their inboxes, as after a restart of the one chat-route.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chatd.h"
@@ -22,17 +32,51 @@
 #include "ipc.h"
 #include "json.h"
 #include "log.h"
+#include "shard.h"
 
 #define LOAD_EVERY	1.0	/* seconds between load reports */
 
 static ev_timer load_timer;
 static unsigned long load_told = (unsigned long)-1;
 
-static void
-route_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static unsigned
+shard_of_user(const char *user)
+{
+	return shard_of(user, strlen(user), chatd.nroutes);
+}
+
+struct ipc_client *
+upstream_route(const char *user)
+{
+	return chatd.nroutes <= 1 ? chatd.route :
+	    chatd.routes[shard_of_user(user)];
+}
+
+int
+upstream_route_connected(void)
+{
+	for (unsigned k = 0; k < chatd.nroutes; k++)
+		if (!ipc_client_connected(chatd.routes[k]))
+			return 0;
+	return 1;
+}
+
+size_t
+upstream_route_pending(void)
+{
+	size_t n = 0;
+
+	for (unsigned k = 0; k < chatd.nroutes; k++)
+		n += ipc_client_pending(chatd.routes[k]);
+	return n;
+}
 
 static void
-route_line(const char *fmt, ...)
+route_line(struct ipc_client *cl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+route_line(struct ipc_client *cl, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -42,14 +86,14 @@ route_line(const char *fmt, ...)
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (n > 0 && (size_t)n < sizeof(line))
-		ipc_client_send_line(chatd.route, line, (size_t)n);
+		ipc_client_send_line(cl, line, (size_t)n);
 }
 
 /* Users and devices are [A-Za-z0-9_.-]: they need no JSON escaping. */
 static void
-announce(struct conn *c, const char *ev)
+announce(struct ipc_client *cl, struct conn *c, const char *ev)
 {
-	route_line("{\"ev\":\"%s\",\"user\":\"%s\",\"device\":\"%s\","
+	route_line(cl, "{\"ev\":\"%s\",\"user\":\"%s\",\"device\":\"%s\","
 	    "\"at\":%llu}", ev, c->user, c->device,
 	    (unsigned long long)c->since_ms);
 }
@@ -57,40 +101,57 @@ announce(struct conn *c, const char *ev)
 void
 upstream_online(struct conn *c)
 {
-	announce(c, "online");
+	announce(upstream_route(c->user), c, "online");
 }
 
 void
 upstream_offline(struct conn *c)
 {
-	announce(c, "offline");
+	announce(upstream_route(c->user), c, "offline");
 }
 
 static void
-tell_load(void)
+tell_load(struct ipc_client *cl)
 {
-	route_line("{\"ev\":\"load\",\"conns\":%lu}", chatd.conns);
-	load_told = chatd.conns;
+	route_line(cl, "{\"ev\":\"load\",\"conns\":%lu}", chatd.conns);
 }
 
 static void
 on_load_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop; (void)w; (void)revents;
-	if (chatd.conns != load_told && ipc_client_connected(chatd.route))
-		tell_load();
+	if (chatd.conns == load_told)
+		return;
+	for (unsigned k = 0; k < chatd.nroutes; k++)
+		if (ipc_client_connected(chatd.routes[k]))
+			tell_load(chatd.routes[k]);
+	load_told = chatd.conns;
+}
+
+/* 1 if c's user belongs to route shard k (with one chat-route, all). */
+static int
+on_shard(struct conn *c, unsigned k)
+{
+	return chatd.nroutes <= 1 || shard_of_user(c->user) == k;
 }
 
 static void
 on_route_caught_up(void *arg, jv reply)
 {
-	(void)arg;
+	unsigned k = (unsigned)(uintptr_t)arg;
+	size_t i = 0, n = 0;
+	struct conn *c;
+
 	jv_free(reply);
-	if (chatd.devices.n > 0) {
-		log_info("chat-route has our %zu devices: catching them up",
-		    chatd.devices.n);
-		sync_resync_all();
-	}
+	while ((c = strmap_next(&chatd.devices, &i)) != NULL)
+		if (on_shard(c, k) && (c->state == CONN_LIVE ||
+		    c->state == CONN_SYNCING)) {
+			sync_start(c, c->last_id, 1);
+			n++;
+		}
+	if (n > 0)
+		log_info("chat-route%s has our %zu devices: catching them up",
+		    chatd.nroutes > 1 ? " shard" : "", n);
 }
 
 /*
@@ -104,17 +165,24 @@ on_route_caught_up(void *arg, jv reply)
 static void
 on_route_connect(void *arg)
 {
+	unsigned k = (unsigned)(uintptr_t)arg;
+	struct ipc_client *cl = chatd.routes[k];
 	size_t i = 0;
 	struct conn *c;
-	(void)arg;
 
-	route_line("{\"ev\":\"hello\",\"name\":\"%s\",\"url\":\"%s\"}",
+	route_line(cl, "{\"ev\":\"hello\",\"name\":\"%s\",\"url\":\"%s\"}",
 	    chatd.name, chatd.url);
-	tell_load();
+	tell_load(cl);
 	while ((c = strmap_next(&chatd.devices, &i)) != NULL)
-		announce(c, "online");
-	ipc_call(chatd.route, jv_object_set(jv_object(), jv_string("op"),
-	    jv_string("ping")), 0, on_route_caught_up, NULL);
+		if (on_shard(c, k)) {
+			announce(cl, c, "online");
+			/* a new shard does not know what the old one sent:
+			 * nothing it marks late below this was missed live
+			 * but may have been written (sync.c) */
+			c->live_floor = c->last_id;
+		}
+	ipc_call(cl, jv_object_set(jv_object(), jv_string("op"),
+	    jv_string("ping")), 0, on_route_caught_up, arg);
 }
 
 /* The raw bytes of the "frame" member, which chat-route writes last, so a
@@ -148,13 +216,14 @@ deliver(jv ev, const char *line, size_t len)
 		return;
 	}
 	struct wsframe *f = frame_of(ev, line, len, id);
+	int late = json_bool(ev, "late", 0);
 	if (f != NULL) {
 		jv_array_foreach(devs, i, d) {
 			struct conn *c;
 			if (jv_get_kind(d) == JV_KIND_STRING &&
 			    (c = conn_lookup(jv_string_value(d),
 			    (size_t)jv_string_length_bytes(jv_copy(d)))) != NULL)
-				sync_deliver(c, f);
+				(late ? sync_deliver_late : sync_deliver)(c, f);
 			jv_free(d);
 		}
 		wsframe_unref(f);
@@ -221,14 +290,36 @@ upstream_start(char *err, size_t errlen)
 		snprintf(err, errlen, "socket path '%s' is too long", path);
 		return -1;
 	}
-	chatd.route = ipc_client_new(chatd.loop, conf_sock_path("route", path,
-	    sizeof(path)), on_route_event, on_route_connect, NULL);
-	if (chatd.route == NULL) {
-		snprintf(err, errlen, "socket path '%s' is too long", path);
+	long long ns = conf_int("route_shards");
+	if (ns < 1 || ns > SHARD_MAX) {
+		snprintf(err, errlen, "config key 'route_shards' must be 1 to "
+		    "%d", SHARD_MAX);
 		return -1;
 	}
-	/* deliveries are read without jv first (deliver.c) */
-	ipc_client_raw_events(chatd.route, deliver_line);
+	chatd.nroutes = (unsigned)ns;
+	if ((chatd.routes = calloc(chatd.nroutes, sizeof(*chatd.routes))) ==
+	    NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (unsigned k = 0; k < chatd.nroutes; k++) {
+		char name[32];
+		if (ns > 1)
+			snprintf(name, sizeof(name), "route-%u", k);
+		else
+			snprintf(name, sizeof(name), "route");
+		chatd.routes[k] = ipc_client_new(chatd.loop, conf_sock_path(
+		    name, path, sizeof(path)), on_route_event,
+		    on_route_connect, (void *)(uintptr_t)k);
+		if (chatd.routes[k] == NULL) {
+			snprintf(err, errlen, "socket path '%s' is too long",
+			    path);
+			return -1;
+		}
+		/* deliveries are read without jv first (deliver.c) */
+		ipc_client_raw_events(chatd.routes[k], deliver_line);
+	}
+	chatd.route = chatd.routes[0];
 	ev_timer_init(&load_timer, on_load_timer, LOAD_EVERY, LOAD_EVERY);
 	ev_timer_start(chatd.loop, &load_timer);
 	ev_unref(chatd.loop);
@@ -243,9 +334,14 @@ upstream_stop(void)
 	/* Calls still out (a dropped device's push lookup, a send) hold
 	 * memory their callbacks free: answer them unavailable now, while
 	 * the connections they name still exist. */
-	ipc_client_cancel_all(chatd.route);
+	for (unsigned k = 0; k < chatd.nroutes; k++)
+		ipc_client_cancel_all(chatd.routes[k]);
 	ipc_client_cancel_all(chatd.store);
-	ipc_client_free(chatd.route);
+	for (unsigned k = 0; k < chatd.nroutes; k++)
+		ipc_client_free(chatd.routes[k]);
 	ipc_client_free(chatd.store);
+	free(chatd.routes);
+	chatd.routes = NULL;
+	chatd.nroutes = 0;
 	chatd.route = chatd.store = NULL;
 }

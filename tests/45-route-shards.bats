@@ -1,0 +1,144 @@
+#!/usr/bin/env bats
+# chat-route sharded by user (route_shards = 2): one chat-store, two
+# chat-route processes (shards 0 and 1, sockets route-0 and route-1), two
+# chatds with a link to each.  tests/drivers/rshard.py picks users by the
+# shard the same FNV-1a gives (lib/shard.h) and checks what each device
+# got: 1:1 both ways across shards, a group with members on both, the
+# sender's other device, typing, push work done by the recipient's shard,
+# and a shard killed with SIGKILL mid-stream and started again: nothing
+# acked lost, none twice, each sender's messages in order.
+
+load helpers
+
+DRV="$BATS_TEST_DIRNAME/drivers/rshard.py"
+
+setup() {
+	chat_setup
+	export CHAT_ROUTE_SHARDS=2
+	export CHAT_RATE_LIMIT=100000 CHAT_RATE_BURST=100000
+	start_store
+	start_shard 0
+	start_shard 1
+	start_chatd
+	URL1=$URL CHATD1_PID=$CHATD_PID PORT1=$CHATD_PORT
+	start_chatd
+	URL2=$URL CHATD2_PID=$CHATD_PID
+}
+
+teardown() {
+	chat_teardown
+}
+
+# start_shard K: chat-route serving shard K, its log in route-K.log.
+start_shard() {
+	CHAT_ROUTE_SHARD=$1 "$CHAT_BIN/chat-route" </dev/null \
+	    >>"$CHAT_HOME/log/route-$1.out" 2>>"$CHAT_HOME/log/route-$1.log" &
+	SHARD_PID[$1]=$!
+	track_pid "$!" "route-$1"
+	wait_for_sock "$CHAT_RUN/route-$1.sock"
+}
+
+status_of() { ipc "$1" '{"op":"status"}'; }
+field() { jqr "$(status_of "$1")" "$2"; }
+shard_has_devices() { [ "$(field "route-$1" .devices_online)" = "$2" ]; }
+both_chatds_on() {
+	[ "$(field "route-$1" .chatds)" = 2 ]
+}
+
+drive() {
+	run "$PY" "$DRV" "$@"
+	echo "$output"
+	assert_success
+	assert_output --partial '"ok": true'
+}
+
+@test "each shard listens on route-K, shard 0 on route too; a bad shard key is refused" {
+	[ -S "$CHAT_RUN/route-0.sock" ] && [ -S "$CHAT_RUN/route-1.sock" ]
+	[ -S "$CHAT_RUN/route.sock" ]
+	[ "$(field route-1 .shard)" = 1 ] && [ "$(field route-1 .shards)" = 2 ]
+	[ "$(field route .shard)" = 0 ]
+	wait_until 10 both_chatds_on 0
+	wait_until 10 both_chatds_on 1
+	run env CHAT_ROUTE_SHARD=2 "$CHAT_BIN/chat-route"
+	[ "$status" = 100 ]
+	assert_output --partial route_shard
+}
+
+@test "1:1 both ways across shards, a group on both, the sender's other device, typing" {
+	drive cross --url "$URL1" --url2 "$URL2" -n 40
+	# each shard routed only its own users' sends, and forwarded to the
+	# other one
+	[ "$(field route-0 .fanouts_out)" -gt 0 ]
+	[ "$(field route-1 .fanouts_out)" -gt 0 ]
+	[ "$(field route-0 .fanouts_in)" -gt 0 ]
+	[ "$(field route-1 .fanouts_in)" -gt 0 ]
+}
+
+@test "a shard's status shows only its own users' devices; every shard knows every chatd" {
+	HOLD="$BATS_TEST_TMPDIR/held" STOP="$BATS_TEST_TMPDIR/stop"
+	"$PY" "$DRV" hold --url "$URL1" --url2 "$URL2" --progress "$HOLD" \
+	    --stop "$STOP" 2>"$BATS_TEST_TMPDIR/hold.err" &
+	track_pid "$!" driver
+	wait_until 30 test -s "$HOLD"
+	# one device of a shard-0 user, two of a shard-1 user
+	wait_until 10 shard_has_devices 0 1
+	wait_until 10 shard_has_devices 1 2
+	[ "$(field route-0 .users_online)" = 1 ]
+	[ "$(field route-1 .users_online)" = 1 ]
+	for k in 0 1; do
+		run ipc "route-$k" '{"op":"chatd.list"}'
+		[ "$(jqr "$output" '.chatds | length')" = 2 ]
+	done
+	touch "$STOP"
+}
+
+@test "an offline recipient on the other shard: its shard hands the job to chat-push" {
+	start_daemon chat-push
+	wait_for_sock "$CHAT_RUN/push.sock"
+	drive push --url "$URL1" --url2 "$URL2"
+}
+
+stream_start() {
+	PROG="$BATS_TEST_TMPDIR/progress"
+	STOP="$BATS_TEST_TMPDIR/stop"
+	"$PY" "$DRV" chaos --url "$URL1" --url2 "$URL2" -n 100 \
+	    --progress "$PROG" --stop "$STOP" >"$BATS_TEST_TMPDIR/chaos.out" \
+	    2>"$BATS_TEST_TMPDIR/chaos.err" &
+	DRIVER_PID=$!
+	track_pid "$DRIVER_PID" driver
+}
+
+acks() { cat "$PROG" 2>/dev/null || echo 0; }
+acks_at_least() { [ "$(acks)" -ge "$1" ]; }
+more_acks() {
+	local want=$(( $(acks) + $1 ))
+	wait_until 60 acks_at_least "$want"
+}
+gone() { ! kill -0 "$1" 2>/dev/null; }
+link_down() { [ "$(field "chatd-$1" .route_connected)" = false ]; }
+
+stream_finish() {
+	touch "$STOP"
+	local rc=0
+	wait "$DRIVER_PID" || rc=$?
+	cat "$BATS_TEST_TMPDIR/chaos.err" "$BATS_TEST_TMPDIR/chaos.out"
+	[ "$rc" = 0 ]
+	grep -q '"ok": true' "$BATS_TEST_TMPDIR/chaos.out"
+}
+
+@test "kill -9 of each shard in turn mid-stream: nothing acked lost, none twice" {
+	stream_start
+	more_acks 100
+	for k in 1 0 1; do
+		echo "# kill shard $k at $(date +%s.%N)"
+		kill -9 "${SHARD_PID[$k]}"
+		wait_until 5 gone "${SHARD_PID[$k]}"
+		# the chatds see the link go; then the shard starts again
+		wait_until 10 link_down "$PORT1"
+		start_shard "$k"
+		more_acks 100
+	done
+	stream_finish
+	# the restarted shards were given every device back by the chatds
+	grep -q "catching them up" "$CHAT_HOME/log/chatd.log"
+}
