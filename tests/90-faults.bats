@@ -18,7 +18,7 @@ teardown() {
 # kill_under_load NAME: the row 1 case for one program.
 kill_under_load() {
 	super_start
-	jepsen_start --rate 400 --duration 30
+	jepsen_start --rate 400 --duration 300
 	more_acked 150
 	local old t0 ms
 	old=$(prog_pid "$1")
@@ -54,7 +54,7 @@ kill_under_load() {
 
 @test "row 3: kill -9 of chat-super: no orphans, one store, lost=0" {
 	super_start
-	jepsen_start --rate 200 --duration 30
+	jepsen_start --rate 200 --duration 300
 	more_acked 150
 	local kids store_pid
 	kids=$(super_status | jq -r '.programs[].pid // empty')

@@ -70,7 +70,7 @@ PY
 @test "row 9: chat-store killed -9 amid 16 KB lines: chatd and chat-route drop the torn line, reconnect, lose nothing acked" {
 	# Bodies of 16000 bytes: each line to and from the store is that big,
 	# and a sync page of them much bigger, so the kill lands mid-line.
-	jepsen_start --rate 150 --duration 30 --users 3 --devices 1 --body-size 16000
+	jepsen_start --rate 150 --duration 300 --users 3 --devices 1 --body-size 16000
 	more_acked 100
 	kill -9 "$STORE_PID"
 	wait_until 5 sh -c "! kill -0 $STORE_PID"

@@ -94,7 +94,7 @@ hook_start() {
 	netns_up
 	conf presence_timeout 20
 	netns_stack
-	netns_jepsen_start --rate 100 --duration 15
+	netns_jepsen_start --rate 100 --duration 300
 	more_acked 100
 	local before
 	before=$(ipc "chatd-$CHATD_PORT" '{"op":"status"}' | jq .auth_ok)

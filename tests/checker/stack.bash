@@ -87,9 +87,16 @@ acked() {
 acked_at_least() { [ "$(acked)" -ge "$1" ]; }
 
 # more_acked N [SECONDS]: until N more sends than now are acknowledged.
+# On failure it says how far the driver got (acked, sent, devices up) and
+# whether it is still running: a driver whose --duration ran out sends
+# nothing more, which a stalled stack must not be confused with.
 more_acked() {
 	local want=$(( $(acked) + $1 ))
-	wait_until "${2:-30}" acked_at_least "$want"
+	wait_until "${2:-30}" acked_at_least "$want" && return 0
+	echo "# more_acked: wanted $want; progress (acked sent up): $(cat "$PROG" 2>/dev/null);" \
+	    "driver $(kill -0 "$JEPSEN_PID" 2>/dev/null && echo running || echo exited)"
+	tail -n 5 "$BATS_TEST_TMPDIR/jepsen.err" 2>/dev/null | sed 's/^/# driver: /'
+	return 1
 }
 
 # jepsen_finish [--run-out]: stop sending (or let --duration run out), wait
