@@ -1,0 +1,132 @@
+#!/usr/bin/env bats
+# chat-route sharded by user across two nodes (issue 10, chat-scaling(7)
+# "Sharding"): a three-server NATS cluster on loopback; node A's
+# chat-super runs the store, route shard 0 and a chatd; node B's runs
+# route shard 1 (node_services = route, chatd, api) and a chatd.  Each
+# shard is served on chat.route.K by chat-bus serve route-K and reached
+# from the other node through a chat-bus session attached as route-K.
+# tests/drivers/rshard.py picks users by shard and checks what each
+# device got.
+
+load helpers
+load helpers-nats
+
+DRV="$BATS_TEST_DIRNAME/drivers/rshard.py"
+
+setup() {
+	nats_have || skip "nats-server is not installed (make deps)"
+	chat_setup
+	nats_cluster_start
+	# the sockets near the top: this suite's name makes paths under
+	# tests/run's TMPDIR long, and a socket path has 107 bytes at most
+	A_HOME=$CHAT_HOME A_RUN="$BATS_TEST_TMPDIR/ra"
+	B_HOME="$BATS_TEST_TMPDIR/homeB" B_RUN="$BATS_TEST_TMPDIR/rb"
+	export CHAT_RUN=$A_RUN
+	mkdir -p "$B_HOME/etc" "$B_HOME/log"
+	mkdir -p -m 0700 "$A_RUN" "$B_RUN"
+}
+
+teardown() {
+	CHAT_HOME=$A_HOME CHAT_RUN=$A_RUN
+	chat_teardown
+	CHAT_HOME=$B_HOME chat_no_sanitizer_reports
+}
+
+on_b() { CHAT_HOME=$B_HOME CHAT_RUN=$B_RUN "$@"; }
+
+super_states() {
+	CHAT_RUN=$1 ipc super '{"op":"status"}' |
+	    jq -r '.programs[] | "\(.name) \(.state)"'
+}
+all_up() {
+	local s
+	s=$(super_states "$1") || return 1
+	[ -n "$s" ] && ! echo "$s" | grep -qv ' up$'
+}
+
+# knows_both RUN SOCK: that route shard lists both chatds.
+knows_both() {
+	local r
+	r=$(CHAT_RUN=$1 ipc "$2" '{"op":"chatd.list"}') || return 1
+	[ "$(jqr "$r" '.chatds | length')" = 2 ]
+}
+
+start_nodes() {
+	A_PORT=$(free_port) B_PORT=$(free_port)
+	API_A=$(free_port) API_B=$(free_port)
+	export CHAT_RATE_LIMIT=100000 CHAT_RATE_BURST=100000
+	printf 'bus = %s\nroute_shards = 2\nroute_shard = 0\nchatd_listen = 127.0.0.1:%s\napi_listen = 127.0.0.1:%s\n' \
+	    "${NATS_URL[1]}" "$A_PORT" "$API_A" >> "$A_HOME/etc/chat.conf"
+	printf 'bus = %s\nroute_shards = 2\nroute_shard = 1\nnode_services = route, chatd, api\nnode_id = 2\nchatd_listen = 127.0.0.1:%s\napi_listen = 127.0.0.1:%s\n' \
+	    "${NATS_URL[2]}" "$B_PORT" "$API_B" >> "$B_HOME/etc/chat.conf"
+	start_daemon chat-super
+	wait_until 60 all_up "$A_RUN"
+	cp "$A_HOME/etc/secret" "$B_HOME/etc/secret"
+	on_b start_daemon chat-super
+	wait_until 60 all_up "$B_RUN"
+	URL_A="ws://127.0.0.1:$A_PORT/v1/ws" URL_B="ws://127.0.0.1:$B_PORT/v1/ws"
+	wait_until 30 knows_both "$A_RUN" route-0
+	wait_until 30 knows_both "$A_RUN" route-1
+	wait_until 30 knows_both "$B_RUN" route-1
+}
+
+drive() {
+	run "$PY" "$DRV" "$@"
+	echo "$output"
+	assert_success
+	assert_output --partial '"ok": true'
+}
+
+@test "nodes: route shard 0 on node A, shard 1 on node B; 1:1 and a group across, each once" {
+	start_nodes
+	run on_b "$CHAT_BIN/chat-super" --print-config
+	assert_output --partial "CHAT_ROUTE_SHARD=1 chat-route"
+	assert_output --partial "chat-bus --subject chat.route.1 serve route-1"
+	assert_output --partial "chat-bus --session --subject chat.route.0 attach route-0"
+	assert_output --partial "route-0,route-1 chatd"
+	[ "$(CHAT_RUN=$B_RUN ipc route-1 '{"op":"status"}' | jq .shard)" = 1 ]
+	drive cross --url "$URL_A" --url2 "$URL_B" -n 20
+	# shard 1's own process (on B) forwarded to shard 0 and got forwards
+	r=$(CHAT_RUN=$B_RUN ipc route-1 '{"op":"status"}')
+	[ "$(jqr "$r" .fanouts_out)" -gt 0 ] && [ "$(jqr "$r" .fanouts_in)" -gt 0 ]
+}
+
+acks() { cat "$PROG" 2>/dev/null || echo 0; }
+acks_at_least() { [ "$(acks)" -ge "$1" ]; }
+more_acks() {
+	local want=$(( $(acks) + $1 ))
+	wait_until 60 acks_at_least "$want"
+}
+route1_pid() {
+	CHAT_RUN=$B_RUN ipc super '{"op":"status"}' |
+	    jq -r '.programs[] | select(.name == "route-1") | .pid'
+}
+route1_restarted() {
+	local p
+	p=$(route1_pid) || return 1
+	[ -n "$p" ] && [ "$p" != null ] && [ "$p" != "$1" ] &&
+	    knows_both "$B_RUN" route-1
+}
+
+@test "nodes: kill -9 of node B's route shard during a stream: nothing acked lost, none twice" {
+	start_nodes
+	PROG="$BATS_TEST_TMPDIR/progress" STOP="$BATS_TEST_TMPDIR/stop"
+	"$PY" "$DRV" chaos --url "$URL_A" --url2 "$URL_B" -n 50 \
+	    --progress "$PROG" --stop "$STOP" >"$BATS_TEST_TMPDIR/chaos.out" \
+	    2>"$BATS_TEST_TMPDIR/chaos.err" &
+	DRIVER_PID=$!
+	track_pid "$DRIVER_PID" driver
+	more_acks 50
+	pid=$(route1_pid)
+	[ -n "$pid" ] && [ "$pid" != null ]
+	kill -9 "$pid"
+	# chat-super starts it again; the chatds' sessions come back to it
+	wait_until 60 route1_restarted "$pid"
+	more_acks 50
+	touch "$STOP"
+	rc=0
+	wait "$DRIVER_PID" || rc=$?
+	cat "$BATS_TEST_TMPDIR/chaos.err" "$BATS_TEST_TMPDIR/chaos.out"
+	[ "$rc" = 0 ]
+	grep -q '"ok": true' "$BATS_TEST_TMPDIR/chaos.out"
+}
