@@ -209,6 +209,37 @@ stream_entries() {
 	stream_entries | grep -q '"u/al"'
 }
 
+kept_entries() { ipc store '{"op":"scan","prefix":"L/","limit":100}' | jq '.items | length'; }
+none_kept() { [ "$(kept_entries)" = 0 ]; }
+
+@test "meta: the entries wait in the database: a store killed with SIGKILL before chat-log had them sends them when it is back" {
+	start_store
+	store_ok '{"op":"user.create","user":"al","password":"pw-of-al-123"}' >/dev/null
+	r=$(ipc store '{"op":"status"}')
+	assert_equal "$(jqr "$r" .log_pending)" 1
+	# in the op's own batch
+	assert_equal "$(kept_entries)" 1
+	kill -KILL "$STORE_PID"
+	wait "$STORE_PID" 2>/dev/null || true
+	start_store
+	r=$(ipc store '{"op":"status"}')
+	assert_equal "$(jqr "$r" .log_pending)" 1
+	start_log
+	wait_until 20 log_acked_all 1
+	stream_entries | grep -q '"u/al"'
+	# acked: its key goes
+	wait_until 20 none_kept
+	# the next run numbers after it: a new entry is not taken for a resend
+	store_ok '{"op":"user.create","user":"bo","password":"pw-of-bo-123"}' >/dev/null
+	stop_pid "$STORE_PID"
+	start_store
+	wait_until 30 store_followed
+	store_ok '{"op":"user.create","user":"ca","password":"pw-of-ca-123"}' >/dev/null
+	n=$(stream_entries | grep -c '"u/')
+	assert_equal "$n" 3
+	wait_until 20 none_kept
+}
+
 @test "meta: a user's keys on the user's shard, a group's on its conversation's, friend.add on both users' shards" {
 	export CHAT_LOG_SHARDS=2
 	start_node

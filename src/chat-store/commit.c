@@ -205,6 +205,7 @@ run(struct store_req *r)
 		if (jv_is_valid(out))
 			r->log = logw_build(w, nw);
 		tx_capture(tx, 0);
+		logw_keep(tx, r->log);	/* in the op's own batch */
 	}
 	if (jv_is_valid(out)) {
 		r->reply = json_dump(jv_object_merge(json_ok(jv_copy(r->id)),

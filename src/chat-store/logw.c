@@ -14,10 +14,12 @@
 #include "json.h"
 #include "shard.h"
 #include "util.h"
+#include "id.h"
 #include "keys.h"
 #include "logw.h"
 
 struct logw_conf logw_conf;
+static uint64_t next_seq = 1;	/* the worker's, after logw_load */
 
 static void
 fresh_origin(void)
@@ -217,4 +219,66 @@ logw_free(struct logw_entry *e)
 		free(e->line);
 		free(e);
 	}
+}
+
+size_t
+logw_key(char *k, uint64_t seq, unsigned shard)
+{
+	int i;
+
+	memcpy(k, LOGW_PREFIX, 2);
+	for (i = 0; i < 8; i++)
+		k[2 + i] = (char)(seq >> (56 - 8 * i));
+	return 10 + (size_t)snprintf(k + 10, 16, "/%u", shard);
+}
+
+void
+logw_keep(struct tx *t, struct logw_entry *list)
+{
+	char k[32];
+
+	for (; list != NULL; list = list->next) {
+		list->seq = next_seq++;
+		tx_put(t, k, logw_key(k, list->seq, list->shard), list->line,
+		    list->len);
+	}
+}
+
+void
+logw_load(leveldb_t *db, logw_load_fn *fn)
+{
+	leveldb_readoptions_t *ro;
+	leveldb_iterator_t *it;
+	const char *k, *v;
+	size_t klen, vlen;
+	uint64_t seq = 0;
+	int i;
+
+	/* never a number of an earlier run, whose entries' Nats-Msg-Id the
+	 * stream may still hold (a reused one would be dropped as a resend):
+	 * a run numbers from its start time in us, and after what waits */
+	next_seq = now_ms() * 1000;
+	if (db == NULL)
+		return;
+	ro = leveldb_readoptions_create();
+	it = leveldb_create_iterator(db, ro);
+	for (leveldb_iter_seek(it, LOGW_PREFIX, 2); leveldb_iter_valid(it);
+	    leveldb_iter_next(it)) {
+		k = leveldb_iter_key(it, &klen);
+		if (klen < 12 || memcmp(k, LOGW_PREFIX, 2) != 0)
+			break;
+		for (seq = 0, i = 0; i < 8; i++)
+			seq = seq << 8 | (unsigned char)k[2 + i];
+		v = leveldb_iter_value(it, &vlen);
+		char sh[16];
+		size_t n = klen - 11 < sizeof(sh) - 1 ? klen - 11 :
+		    sizeof(sh) - 1;
+		memcpy(sh, k + 11, n);
+		sh[n] = '\0';
+		fn(seq, (unsigned)strtoul(sh, NULL, 10), v, vlen);
+	}
+	leveldb_iter_destroy(it);
+	leveldb_readoptions_destroy(ro);
+	if (seq >= next_seq)
+		next_seq = seq + 1;
 }

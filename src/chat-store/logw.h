@@ -21,12 +21,16 @@
 #define STORE_LOGW_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <leveldb/c.h>
 
 #include "tx.h"
 
 /* One entry: the log.apply line for one shard. */
 struct logw_entry {
 	struct logw_entry	*next;
+	uint64_t		 seq;		/* logw_keep's */
 	unsigned		 shard;
 	char			*line;		/* malloc'd, no newline */
 	size_t			 len;
@@ -56,5 +60,23 @@ unsigned logw_key_shard(const char *k, size_t klen, unsigned nshards);
  * wins), in the order of the shards' first keys; NULL if none. */
 struct logw_entry *logw_build(const struct tx_write *w, size_t n);
 void logw_free(struct logw_entry *e);
+
+/*
+ * The entries wait in the database too, until chat-log has them in the
+ * stream: key L/{seq: 8 bytes big-endian}/{shard}, value the line, put in
+ * the op's own batch (a transactional outbox), so a store that dies
+ * before the PubAck sends them when it is back, and one no chat-log
+ * followed keeps them for the first.  log.trim deletes those acked.
+ */
+#define LOGW_PREFIX	"L/"
+/* Numbers each of list's entries (worker) and stages its L/ key in t. */
+void logw_keep(struct tx *t, struct logw_entry *list);
+/* Reads every L/ key of db (start-up, before the worker): calls fn for
+ * each in seq order, and numbers new entries after the last. */
+typedef void logw_load_fn(uint64_t seq, unsigned shard, const char *line,
+    size_t len);
+void logw_load(leveldb_t *db, logw_load_fn *fn);
+/* The L/ key of seq, shard into k (KEY_MAX bytes); its length. */
+size_t logw_key(char *k, uint64_t seq, unsigned shard);
 
 #endif

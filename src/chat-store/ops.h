@@ -53,6 +53,7 @@
 	X("presence.set",	op_presence_set,	0)		\
 	X("presence.get",	op_presence_get,	0)		\
 	X("log.apply",		op_log_apply,		0)		\
+	X("log.trim",		op_log_trim,		0)		\
 	X("get",		op_get,			0)		\
 	X("scan",		op_scan,		0)
 

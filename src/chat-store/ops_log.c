@@ -11,6 +11,8 @@
  * nothing is a dup too.  With "check" nothing is written: dup says
  * whether every key the entry puts is here (chat-log's probe of a store
  * whose database may be new).
+ * log.trim deletes the kept entries (L/ keys) chat-log has put in the
+ * stream; the store sends it to itself (outbox.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -145,4 +147,54 @@ done:
 	for (i = 0; i < np; i++)
 		jv_free(pv[i]);
 	return out;
+}
+
+/* log.trim {below}: deletes the L/ keys (logw.h) of the entries below
+ * seq below, which chat-log has put in the stream; at most
+ * LOG_TRIM_MAX at a time ("more" if some are left).  The store sends it
+ * itself (outbox.c). */
+#define LOG_TRIM_MAX	4096
+
+struct trim {
+	char		lim[32];
+	size_t		limlen;
+	struct skey	*keys;
+	int		n;
+};
+
+static int
+trim_one(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
+{
+	struct trim *t = arg;
+
+	(void)v;
+	(void)vlen;
+	if (memcmp(k, t->lim, klen < 10 ? klen : 10) >= 0 || klen > KEY_MAX ||
+	    t->n == LOG_TRIM_MAX)
+		return 1;
+	memcpy(t->keys[t->n].b, k, klen);
+	t->keys[t->n++].len = klen;
+	return 0;
+}
+
+jv
+op_log_trim(struct op_ctx *c)
+{
+	static struct skey keys[LOG_TRIM_MAX];
+	struct trim t = { .keys = keys };
+	int64_t below = 0;
+	int i;
+
+	if (op_int_field(c, "below", &below) == -1)
+		return jv_invalid();
+	if (below <= 0)
+		return op_fail(c, "bad_request", "field 'below' must be a "
+		    "positive integer");
+	t.limlen = logw_key(t.lim, (uint64_t)below, 0);
+	if (tx_scan(c->tx, LOGW_PREFIX, 2, NULL, 0, 0, trim_one, &t) == -1)
+		return op_read_error(c);
+	for (i = 0; i < t.n; i++)
+		tx_del(c->tx, keys[i].b, keys[i].len);
+	return jv_object_set(jv_object_set(jv_object(), jv_string("trimmed"),
+	    jv_number(t.n)), jv_string("more"), jv_bool(t.n == LOG_TRIM_MAX));
 }

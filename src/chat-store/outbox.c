@@ -33,11 +33,15 @@ static struct {
 	struct store_stats	*stats;
 	struct obx		*head, *tail;
 	size_t			 n;
-	uint64_t		 next_seq, boot;
+	uint64_t		 max_seq;	/* the newest taken */
+	uint64_t		 trimmed;	/* L/ keys below are gone */
+	int			 trimming;	/* a log.trim is out */
 	struct ipc_conn		*follower;
 	int			 armed;		/* followed once */
 	ev_timer		 timer;
 } O;
+
+static void trim(void);
 
 #define STAT(f, v) __atomic_store_n(&O.stats->f, (v), __ATOMIC_RELAXED)
 #define BUMP(f) __atomic_add_fetch(&O.stats->f, 1, __ATOMIC_RELAXED)
@@ -51,9 +55,8 @@ send_entry(struct obx *e)
 	if (O.follower == NULL)
 		return;
 	n = snprintf(head, sizeof(head), "{\"ev\":\"log.entry\",\"seq\":%"
-	    PRIu64 ",\"subject\":\"chat.log.%u\",\"msgid\":\"L:%s.%" PRIx64
-	    ".%" PRIu64 "\",\"entry\":", e->seq, e->shard, logw_conf.origin,
-	    O.boot, e->seq);
+	    PRIu64 ",\"subject\":\"chat.log.%u\",\"msgid\":\"L:%s.%" PRIu64
+	    "\",\"entry\":", e->seq, e->shard, logw_conf.origin, e->seq);
 	char *line = malloc((size_t)n + e->len + 1);
 	if (line == NULL)
 		return;		/* sent again on the next follow */
@@ -124,8 +127,6 @@ outbox_init(struct ev_loop *loop, struct store_stats *stats)
 {
 	O.loop = loop;
 	O.stats = stats;
-	O.next_seq = 1;
-	O.boot = now_ms();
 	ev_timer_init(&O.timer, on_timer, 1.0, 1.0);
 	if (logw_conf.on)
 		ev_timer_start(loop, &O.timer);
@@ -148,7 +149,7 @@ outbox_take(struct store_req *r)
 {
 	struct logw_entry *le;
 	struct obx *e;
-	int n = 0;
+	int n = 0, dropped = 0;
 
 	for (le = r->log; le != NULL; le = le->next) {
 		if (O.n >= OUTBOX_MAX) {
@@ -160,10 +161,13 @@ outbox_take(struct store_req *r)
 				release(O.head->req, "the log of writes is "
 				    "full");
 			unlink_entry(NULL, O.head);
+			dropped = 1;
 		}
 		if ((e = calloc(1, sizeof(*e))) == NULL)
 			continue;
-		e->seq = O.next_seq++;
+		e->seq = le->seq;
+		if (e->seq > O.max_seq)
+			O.max_seq = e->seq;
 		e->shard = le->shard;
 		e->line = le->line;	/* taken */
 		e->len = le->len;
@@ -180,11 +184,64 @@ outbox_take(struct store_req *r)
 		send_entry(e);
 	}
 	STAT(log_pending, O.n);
+	if (dropped)
+		trim();		/* its key goes too */
 	logw_free(r->log);
 	r->log = NULL;
 	r->log_wait = n;
 	r->held = n > 0;
 	return r->held;
+}
+
+void
+outbox_restore(uint64_t seq, unsigned shard, const char *line, size_t len)
+{
+	struct obx *e = calloc(1, sizeof(*e));
+
+	if (e == NULL || (e->line = malloc(len)) == NULL) {
+		free(e);
+		return;
+	}
+	memcpy(e->line, line, len);
+	e->len = len;
+	e->seq = seq;
+	e->shard = shard;
+	if (O.tail != NULL)
+		O.tail->next = e;
+	else
+		O.head = e;
+	O.tail = e;
+	O.n++;
+	if (seq > O.max_seq)
+		O.max_seq = seq;
+	if (O.trimmed == 0)
+		O.trimmed = seq;	/* nothing acked below the first kept */
+	STAT(log_pending, O.n);
+}
+
+/* The L/ keys of the entries acked go, one log.trim at a time. */
+static void
+trim(void)
+{
+	uint64_t below = O.head != NULL ? O.head->seq : O.max_seq + 1;
+
+	if (O.trimming || below <= O.trimmed || O.max_seq == 0)
+		return;
+	O.trimming = 1;
+	store_submit_internal(jv_object_set(jv_object_set(jv_object(),
+	    jv_string("op"), jv_string("log.trim")), jv_string("below"),
+	    jv_number((double)below)));
+}
+
+void
+outbox_trimmed(uint64_t below, int more)
+{
+	O.trimming = 0;
+	if (more == -1)
+		return;		/* failed: the next ack tries again */
+	if (!more && below > O.trimmed)
+		O.trimmed = below;
+	trim();
 }
 
 void
@@ -229,6 +286,7 @@ outbox_ack(uint64_t seq)
 	BUMP(log_acked);
 	if (r != NULL && --r->log_wait == 0)
 		release(r, NULL);
+	trim();
 }
 
 void

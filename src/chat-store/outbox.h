@@ -8,6 +8,10 @@
  *   chat-log --entry, Nats-Msg-Id msgid--> CHAT_LOG --PubAck--> chat-log
  *   store <--{"op":"log.ack","seq"}-- chat-log  ==> the answer goes
  *
+ * The entries are in the database too (logw.h, L/ keys, written in the
+ * op's own batch): the ones still there at start-up wait here again, and
+ * log.trim deletes those acked.  Their Nats-Msg-Id is L:{origin}.{seq}.
+ *
  * Until a chat-log has followed this store once, answers do not wait
  * (a store without a chat-log, such as a route node's own, is not a
  * shard of the log) but the entries are kept for the first follower.
@@ -45,7 +49,18 @@ void outbox_ack(uint64_t seq);
 /* c closed: if it followed, nobody does now. */
 void outbox_conn_closed(struct ipc_conn *c);
 
+/* An entry kept in the database (logw_load at start-up): it waits for
+ * the first follower.  Copies line. */
+void outbox_restore(uint64_t seq, unsigned shard, const char *line,
+    size_t len);
+/* A log.trim of the L/ keys below below is done; more: 1 some are left,
+ * 0 none, -1 it failed. */
+void outbox_trimmed(uint64_t below, int more);
+
 /* server.c: r's answer may go (in its connection's order). */
 void store_reply_ready(struct store_req *r);
+/* server.c: runs req (consumed) through the worker for the store itself;
+ * its answer goes to outbox_trimmed. */
+void store_submit_internal(jv req);
 
 #endif

@@ -49,6 +49,7 @@ static struct store_stats stats;
 static int stopping;		/* the loop has ended: send nothing more */
 struct store_limits store_limits;
 static int op_append = -1;
+static struct store_conn internal;	/* the store's own requests */
 
 static int
 is_slow(struct store_req *r)
@@ -234,6 +235,24 @@ store_reply_ready(struct store_req *r)
 	send_ready(r->conn);
 }
 
+void
+store_submit_internal(jv req)
+{
+	struct store_req *r = calloc(1, sizeof(*r));
+	const char *op = json_str(req, "op", NULL);
+
+	if (r == NULL || stopping || (r->op = ops_find(op, strlen(op))) < 0) {
+		free(r);
+		jv_free(req);
+		outbox_trimmed(0, -1);	/* tried again on the next ack */
+		return;
+	}
+	r->conn = &internal;
+	r->req = req;
+	r->id = jv_null();
+	commit_submit(r);
+}
+
 static void
 on_wake(struct ev_loop *l, ev_async *w, int revents)
 {
@@ -246,6 +265,15 @@ on_wake(struct ev_loop *l, ev_async *w, int revents)
 	for (r = commit_take_done(); r != NULL; r = next) {
 		next = r->next;
 		sc = r->conn;
+		if (sc == &internal) {		/* a log.trim */
+			int64_t below = 0;
+			json_int(r->req, "below", &below);
+			outbox_trimmed((uint64_t)below, r->reply == NULL ||
+			    strstr(r->reply, "\"ok\":true") == NULL ? -1 :
+			    strstr(r->reply, "\"more\":false") == NULL);
+			commit_req_free(r);
+			continue;
+		}
 		sc->inflight--;
 		if (is_slow(r))
 			sc->blocked = 0;
@@ -339,6 +367,8 @@ store_serve(void)
 	if (logw_init(db != NULL ? db_path() : NULL, err, sizeof(err)) == -1)
 		fatalx(EXIT_USAGE, "%s", err);
 	outbox_init(loop, &stats);
+	if (logw_conf.on)
+		logw_load(db, outbox_restore);
 	if (logw_conf.on)
 		log_info("log of writes on: origin %s, %u shards; answers "
 		    "wait for chat-log once it follows", logw_conf.origin,
