@@ -5,7 +5,9 @@
 # store and chat-route through chat-bus attach.  Each shard is served on
 # chat.presence.<k>; each node attaches the shard it does not run as a
 # session (presence-<k>.sock), which both its chatd and its presenced (for
-# presence.notify) use.  tests/drivers/presence_shards.py "nodes".
+# presence.notify) use.  tests/drivers/presence_shards.py "nodes".  The
+# second case builds the same two nodes as one chat-super each (node mode,
+# src/chat-super/node.c: presence_shard 0 and 1).
 
 load helpers
 load helpers-nats
@@ -123,4 +125,60 @@ start_shard_b() {
 	r=$(ipc presence-0 '{"op":"status"}')
 	[ "$(jqr "$r" .notify_sent)" -ge 2 ]
 	[ "$(jqr "$r" .foreign)" = 0 ]
+}
+
+# super_prog RUN NAME: "pid state restarts" of that program of a node's
+# chat-super.
+super_prog() {
+	CHAT_RUN=$1 ipc super '{"op":"status"}' | jq -r --arg n "$2" \
+	    '.programs[] | select(.name == $n) | "\(.pid) \(.state) \(.restarts)"'
+}
+super_all_up() {
+	local s
+	s=$(CHAT_RUN=$1 ipc super '{"op":"status"}' |
+	    jq -r '.programs[] | "\(.name) \(.state)"') || return 1
+	[ -n "$s" ] && ! echo "$s" | grep -qv ' up$'
+}
+restarted() {
+	local s
+	s=$(super_prog "$1" "$2") || return 1
+	set -- $s "$3"
+	[ "$2" = up ] && [ "$1" != "$4" ] && [ "$3" -ge 1 ]
+}
+
+@test "nodes as one command: presence_shards = 2 with shard 0's node and shard 1's node; chat-super restarts a presenced killed -9 and nobody flips" {
+	A_PORT=$(free_port) B_PORT=$(free_port)
+	printf 'bus = %s\nchatd_listen = 127.0.0.1:%s\nnode_services = store, route, presence, push, chatd\npresence_shard = 0\n' \
+	    "${NATS_URL[1]}" "$A_PORT" >> "$A_HOME/etc/chat.conf"
+	printf 'bus = %s\nnode_services = presence, chatd\nnode_id = 2\nchatd_listen = 127.0.0.1:%s\npresence_shard = 1\n' \
+	    "${NATS_URL[2]}" "$B_PORT" >> "$B_HOME/etc/chat.conf"
+	start_daemon chat-super
+	wait_until 60 super_all_up "$A_RUN"
+	cp "$A_HOME/etc/secret" "$B_HOME/etc/secret"
+	on_b start_daemon chat-super
+	wait_until 60 super_all_up "$B_RUN"
+	run on_b "$CHAT_BIN/chat-super" --print-config
+	assert_output --partial "CHAT_PRESENCE_SHARD=1 presenced"
+	assert_output --partial "attach presence-0"
+	run "$CHAT_BIN/chat-super" --print-config
+	assert_output --partial "CHAT_PRESENCE_SHARD=0 presenced"
+	assert_output --partial "attach presence-1"
+	flag="$BATS_TEST_TMPDIR/restart"
+	"$PY" "$DRV" nodes --url "ws://127.0.0.1:$A_PORT/v1/ws" \
+	    --url-b "ws://127.0.0.1:$B_PORT/v1/ws" --restart-flag "$flag" \
+	    > "$BATS_TEST_TMPDIR/drv.out" 2>&1 &
+	drv=$!
+	track_pid "$drv" driver
+	wait_until 60 test -e "$flag"
+	wait_until 20 shard_devices "$B_RUN" 1 2
+	set -- $(super_prog "$B_RUN" presence-1)
+	kill -KILL "$1"
+	wait_until 30 restarted "$B_RUN" presence-1 "$1"
+	wait_until 30 shard_devices "$B_RUN" 1 2
+	rm -f "$flag"
+	rc=0
+	wait "$drv" || rc=$?
+	cat "$BATS_TEST_TMPDIR/drv.out"
+	[ "$rc" -eq 0 ]
+	grep -q '"ok": true' "$BATS_TEST_TMPDIR/drv.out"
 }

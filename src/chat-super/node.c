@@ -40,7 +40,8 @@ static const struct {
 	    "chat-bus --session --discover attach route", "route_shards",
 	    "CHAT_ROUTE_SHARD" },
 	{ "presence", "store", "presenced",
-	    "chat-bus --session attach presence", NULL, NULL },
+	    "chat-bus --session attach presence", "presence_shards",
+	    "CHAT_PRESENCE_SHARD" },
 	{ "push", "store", "chat-push", "chat-bus attach push", NULL, NULL },
 };
 
