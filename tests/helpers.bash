@@ -200,19 +200,29 @@ except socket.timeout:
 sys.stdout.write(out.decode(errors="replace"))' "$CHAT_RUN/$1.sock"
 }
 
+# sock_up SOCK NAME: waits for the socket of the daemon just started
+# (LAST_PID); on failure says whether it is still running and shows the end
+# of its log, so a daemon that exited is told from one that is slow.
+sock_up() {
+	wait_for_sock "$1" && return 0
+	echo "# $2 (pid $LAST_PID) $(kill -0 "$LAST_PID" 2>/dev/null && echo 'still running' || echo exited), no $1; its log ends:"
+	tail -n 15 "$CHAT_HOME/log/$2.log" 2>/dev/null | sed 's/^/#   /'
+	return 1
+}
+
 # start_store [ARGS...]: chat-store on $CHAT_HOME, its socket ready; sets
 # STORE_PID.
 start_store() {
 	start_daemon chat-store "$@"
 	STORE_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/store.sock"
+	sock_up "$CHAT_RUN/store.sock" chat-store
 }
 
 # start_route: chat-route, its socket ready; sets ROUTE_PID.
 start_route() {
 	start_daemon chat-route
 	ROUTE_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/route.sock"
+	sock_up "$CHAT_RUN/route.sock" chat-route
 }
 
 # start_chatd [PORT]: chatd on 127.0.0.1:PORT (a free port if none), its
@@ -222,7 +232,7 @@ start_chatd() {
 	URL="ws://127.0.0.1:$CHATD_PORT/v1/ws"
 	start_daemon chatd --listen "127.0.0.1:$CHATD_PORT"
 	CHATD_PID=$LAST_PID
-	wait_for_sock "$CHAT_RUN/chatd-$CHATD_PORT.sock"
+	sock_up "$CHAT_RUN/chatd-$CHATD_PORT.sock" chatd
 }
 
 # start_api [ARGS...]: chat-api on a free port, answering /v1/health; sets
