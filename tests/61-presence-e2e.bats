@@ -63,3 +63,18 @@ drive() {
 @test "presence: group members and strangers get no pushed presence; a stranger cannot be queried" {
 	drive no-group-push
 }
+
+@test "presence: a group query right after the members connected answers them online, before presenced has written their status" {
+	# presenced stopped: the connects reach it only later, so the store's
+	# records still say offline; chat-route, which chatd told of both
+	# devices on the same link ahead of the query, answers them online.
+	local ppid
+	ppid=$(awk '$2 == "presenced" { print $1 }' "$PIDFILE" | tail -n 1)
+	[ -n "$ppid" ]
+	kill -STOP "$ppid"
+	run "$PY" "$DRV" query-new --url "$URL" --timeout "$CHAT_PRESENCE_TIMEOUT"
+	kill -CONT "$ppid"
+	echo "$output"
+	assert_success
+	assert_output --partial '"ok": true'
+}

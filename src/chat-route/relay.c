@@ -8,7 +8,14 @@
  * presence.query: a device asks for the presence of some users (answered
  * only for the asker and its friends; the others are listed as denied) or
  * of a group's members (only for a member).  Read from chat-store's
- * presence records until presenced takes this over.
+ * presence records, which presenced writes only after it has handled a
+ * device's connect (a load and a synced write later), so a user of ours
+ * whose device a chatd has announced here is answered online even if its
+ * record does not say so yet: a device that connected just before the
+ * query is online in the answer (the announcement and the query come on
+ * the same chatd link, in order).  Our table never turns a record's
+ * online into offline: presenced keeps a user online through a short
+ * blip, and its record is the word on that.
  *
  * device.kick: chat-api logged a device (or a user's every device) out;
  * every chatd is told, not only those our table says hold it: a device
@@ -179,6 +186,30 @@ relay_typing(struct peer *p, jv ev)
 
 /* presence.query */
 
+/* One presence record (consumed): online if a device of the user is in our
+ * table, its last_active_at no older than that device's authentication. */
+static jv
+with_online(jv rec)
+{
+	const char *user = json_str(rec, "user", NULL);
+	const char *status = json_str(rec, "status", NULL);
+	struct ruser *r;
+	int64_t last = 0;
+	uint64_t at = 0;
+
+	if (user == NULL || (status != NULL && strcmp(status, "online") == 0) ||
+	    !shard_mine(user) || (r = peer_user(user)) == NULL || r->n == 0)
+		return rec;
+	for (size_t i = 0; i < r->n; i++)
+		if (r->devs[i].at > at)
+			at = r->devs[i].at;
+	json_int(rec, "last_active_at", &last);
+	if (last < (int64_t)at)
+		rec = jv_object_set(rec, jv_string("last_active_at"),
+		    jv_number((double)at));
+	return jv_object_set(rec, jv_string("status"), jv_string("online"));
+}
+
 static void
 on_presence(void *arg, jv reply)
 {
@@ -186,11 +217,17 @@ on_presence(void *arg, jv reply)
 
 	if (!json_bool(reply, "ok", 0))
 		answer_error(q, reply);
-	else
+	else {
+		jv list = jv_object_get(jv_copy(reply), jv_string("presence"));
+		jv out = jv_array();
+		if (jv_get_kind(list) == JV_KIND_ARRAY)
+			jv_array_foreach(list, i, rec)
+				out = jv_array_append(out, with_online(rec));
+		jv_free(list);
 		answer(q, jv_object_set(jv_object_set(json_ok(jv_copy(q->id)),
-		    jv_string("presence"), jv_object_get(jv_copy(reply),
-		    jv_string("presence"))), jv_string("denied"),
+		    jv_string("presence"), out), jv_string("denied"),
 		    jv_copy(q->denied)));
+	}
 	jv_free(reply);
 	query_free(q);
 }

@@ -46,8 +46,10 @@
  *     a close frame.  Record "peer sent close" in the connection when the
  *     PEER_INITIATED_CLOSE callback comes, and decide in CLOSED.
  *
- *   a presence query frame ({"type":"presence","users"|"group"}):
- *       presence_link_query(pl, user, users, group, timeout, cb, arg);
+ *   a presence query frame ({"type":"presence","users"|"group"}): not
+ *       here; chatd asks chat-route (frames.c), which answers from
+ *       chat-store's records and its own table of announced devices.
+ *       presence_link_query() asks presenced itself (presence-load uses it).
  *     cb gets presenced's reply: {"ok":true,"presence":[...]} (strangers
  *     left out) or {"ok":false,"error":{"code","message"}} (not_member,
  *     bad_request, unavailable).

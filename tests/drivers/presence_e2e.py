@@ -15,6 +15,9 @@ two-devices   bob on two devices: bye on one changes nothing; a clean close
               of the other makes him offline at once.
 no-group-push group members and strangers get no pushed presence; the
               group query answers the members; a stranger is refused.
+query-new     alice and dave, members of one group, connect while the test
+              holds presenced stopped (so neither's status is written yet):
+              alice's group query answers both online all the same.
 before-restart / after-restart
               bob comes and says bye; the first half records the
               last_active_at alice was told; after the whole stack is
@@ -278,7 +281,28 @@ async def no_group_push(a, store):
     return {}
 
 
-SCENARIOS = {"silent-drop": silent_drop, "silent-conn": silent_conn,
+async def query_new(a, store):
+    """A group query right after the members connected answers them
+    online, though presenced (stopped by the test) has written nothing."""
+    make_users(store, ["alice", "dave"])
+    gid = store.ok("group.create", owner="alice", name="g",
+                   members=["dave"])["group"]
+    al = await device(store, a.url, "alice")
+    dv = await device(store, a.url, "dave")
+    n = len(al.presence)
+    await al.send_raw(json.dumps({"type": "presence", "group": gid}))
+    await wait_for(lambda: len(al.presence) >= n + 2, "group query", 5)
+    got = sorted((p["user"], p["status"]) for p in al.presence[n:])
+    check(got == [("alice", "online"), ("dave", "online")],
+          "group query: %s" % got)
+    check(all(p["last_active_at"] > 0 for p in al.presence[n:]),
+          "last_active_at: %s" % al.presence[n:])
+    await al.close()
+    await dv.close()
+    return {}
+
+
+SCENARIOS = {"query-new": query_new, "silent-drop": silent_drop, "silent-conn": silent_conn,
              "hold": hold, "before-restart": before_restart,
              "after-restart": after_restart, "blip": blip,
              "two-devices": two_devices, "no-group-push": no_group_push}
