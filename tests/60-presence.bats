@@ -387,14 +387,20 @@ pres_status() { jqr "$(ipc presence '{"op":"status"}')" "$1"; }
 	wait_until 5 holds '[ "$(status_of bob bob)" = online ]'
 	to_link L1 "connect alice a1"
 	wait_until 5 holds '[ "$(link_pushed L2 bob alice online)" = 1 ]'
-	# 200 frames from alice inside a second: at most a beat or two
+	# 200 frames from alice: at most one beat a second of the burst (it
+	# takes well under a second on an idle machine, longer on a loaded
+	# one), where uncoalesced they would be 200 beats
+	local t0 secs
 	cmds=$(for i in $(seq 200); do echo "activity alice a1"; done)
+	t0=$(date +%s%N)
 	to_link L1 "$cmds"
 	to_link L1 status
 	wait_until 5 grep -q '^status ' "$BATS_TEST_TMPDIR/L1.lout"
+	secs=$(( ($(date +%s%N) - t0 + 999999999) / 1000000000 ))
 	st=$(grep '^status ' "$BATS_TEST_TMPDIR/L1.lout" | tail -1 | cut -d' ' -f2-)
+	echo "# burst of 200 within $secs s: $st"
 	[ "$(jqr "$st" '.beats + .coalesced')" = 200 ] || fail "$st"
-	[ "$(jqr "$st" .beats)" -le 1 ] || fail "$st"
+	[ "$(jqr "$st" .beats)" -le "$secs" ] || fail "$st"
 	# the owed beat follows within about a second
 	wait_until 5 holds '[ "$(pres_status .beats)" -ge 1 ]'
 	kill -KILL "$PRES_PID"
