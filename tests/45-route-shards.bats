@@ -142,3 +142,7 @@ stream_finish() {
 	# the restarted shards were given every device back by the chatds
 	grep -q "catching them up" "$CHAT_HOME/log/chatd.log"
 }
+
+@test "chat-store's feed for a route shard: its messages in id order, its users only, a dup again" {
+	drive feed
+}

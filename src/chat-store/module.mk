@@ -9,5 +9,5 @@ chat-store_SRCS := src/chat-store/main.c src/chat-store/server.c \
                    src/chat-store/ops_device.c src/chat-store/ops_presence.c \
                    src/chat-store/ops_raw.c src/chat-store/repair.c \
                    src/chat-store/logw.c src/chat-store/outbox.c \
-                   src/chat-store/ops_log.c
+                   src/chat-store/ops_log.c src/chat-store/feed.c
 chat-store_LIBS := -lleveldb -lcrypt -lpthread

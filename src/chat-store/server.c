@@ -27,6 +27,7 @@
 #include "commit.h"
 #include "logw.h"
 #include "outbox.h"
+#include "feed.h"
 #include "server.h"
 
 struct store_conn {
@@ -88,8 +89,8 @@ queue(struct store_conn *sc, struct store_req *r)
 	pump(sc);
 }
 
-/* The ops of the log's follower (outbox.h), answered on the loop: 1 if
- * op was one. */
+/* The ops of the log's follower (outbox.h) and of the route shards'
+ * feeds (feed.h), answered on the loop: 1 if op was one. */
 static int
 log_op(struct ipc_conn *c, jv o, const char *op, size_t oplen)
 {
@@ -99,6 +100,11 @@ log_op(struct ipc_conn *c, jv o, const char *op, size_t oplen)
 		outbox_follow(c, json_has(o, "id") ? jv_object_get(jv_copy(o),
 		    jv_string("id")) : jv_null());
 		jv_free(o);
+		return 1;
+	}
+	if (oplen == 11 && memcmp(op, "feed.follow", 11) == 0) {
+		feed_follow(c, o, json_has(o, "id") ? jv_object_get(jv_copy(o),
+		    jv_string("id")) : jv_null());
 		return 1;
 	}
 	if (oplen == 7 && memcmp(op, "log.ack", 7) == 0) {
@@ -205,6 +211,7 @@ on_close(struct ipc_conn *c)
 	sc->bl_tail = NULL;
 	sc->ipc = NULL;
 	outbox_conn_closed(c);
+	feed_conn_closed(c);
 	__atomic_sub_fetch(&stats.conns, 1, __ATOMIC_RELAXED);
 	if (sc->inflight == 0 && sc->queued == 0)
 		free(sc);
@@ -274,6 +281,7 @@ on_wake(struct ev_loop *l, ev_async *w, int revents)
 			commit_req_free(r);
 			continue;
 		}
+		feed_done(r);		/* route shards: in commit order */
 		sc->inflight--;
 		if (is_slow(r))
 			sc->blocked = 0;

@@ -286,6 +286,50 @@ async def chaos(a, store):
     return out
 
 
+@scenario
+async def feed(a, store):
+    """chat-store's feed for route shard 1 of 2 (chat-store(1), "Feeds"):
+    one event a committed message with recipients on shard 1, in id
+    order, with only shard 1's users and the client's frame; none for a
+    message with no recipient there; a dup fed again; bad keys refused."""
+    n = 2
+    (x, z), (y,) = pick("fx", 0, n, 2), pick("fy", 1, n)
+    make_users(store, [x, y, z])
+    fol = Ipc("store")
+    fol.s.settimeout(10)
+    bad = fol.call("feed.follow", shard=2, shards=2)
+    check(not bad["ok"] and bad["error"]["code"] == "bad_request",
+          "shard 2 of 2: %s" % bad)
+    check(fol.call("feed.follow", shard=1, shards=2)["ok"], "follow")
+    gid = store.ok("group.create", owner=x, name="fed",
+                   members=[y, z])["group"]
+    m1 = store.ok("msg.append", **{"from": x, "device": "d1", "cid": "f1",
+                                   "to": y, "body": "hi \"y\""})
+    m2 = store.ok("msg.append", **{"from": x, "device": "d1", "cid": "f2",
+                                   "to": z, "body": "not fed"})
+    m3 = store.ok("msg.append", **{"from": z, "device": "d2", "cid": "f3",
+                                   "group": gid, "body": "all"})
+    m4 = store.ok("msg.append", **{"from": x, "device": "d1", "cid": "f1",
+                                   "to": y, "body": "hi \"y\""})
+    check(m4["dup"] and m4["mid"] == m1["mid"], "dup: %s" % m4)
+    evs = []
+    while len(evs) < 3:
+        ev = json.loads(fol.f.readline())
+        if ev.get("ev") == "feed":
+            evs.append(ev)
+    got = [(e["mid"], e["dup"], e["users"], e["from"], e["device"])
+           for e in evs]
+    want = [(m1["mid"], False, [y], x, "d1"), (m3["mid"], False, [y], z, "d2"),
+            (m1["mid"], True, [y], x, "d1")]
+    check(got == want, "fed %s, want %s (m2 %s)" % (got, want, m2["mid"]))
+    f = evs[0]["frame"]
+    check(f == {"type": "msg", "id": m1["mid"], "from": x, "to": y,
+                "body": 'hi "y"', "ts": m1["ts"], "cid": "f1"},
+          "frame: %s" % f)
+    check(evs[1]["frame"]["group"] == gid, "group frame: %s" % evs[1])
+    return {"fed": len(evs)}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("scenario", choices=sorted(SCENARIOS) + ["names"])
