@@ -70,10 +70,6 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	route.loop = ev_default_loop(0);
 	strmap_init(&route.users);
-	route.store = ipc_client_new(route.loop, conf_sock_path("store", path,
-	    sizeof(path)), NULL, NULL, NULL);
-	if (route.store == NULL)
-		fatalx(EXIT_USAGE, "socket path '%s' is too long", path);
 	if (push_init(route.loop) == -1)
 		fatalx(EXIT_USAGE, "a socket path under '%s' is too long",
 		    conf_run());
@@ -81,6 +77,12 @@ main(int argc, char **argv)
 		fatalx(EXIT_USAGE, "%s", err);
 	if (shards_init(route.loop, err, sizeof(err)) == -1)
 		fatalx(EXIT_USAGE, "%s", err);
+	/* with shards, deliveries come from the store's feed (feed.c) */
+	route.store = ipc_client_new(route.loop, conf_sock_path("store", path,
+	    sizeof(path)), route.nshards > 1 ? feed_event : NULL,
+	    route.nshards > 1 ? feed_connect : NULL, NULL);
+	if (route.store == NULL)
+		fatalx(EXIT_USAGE, "socket path '%s' is too long", path);
 	long long maxline = conf_int("ipc_max_line");
 	size_t max = maxline > 0 ? (size_t)maxline : 0;
 	char name[32], alias[512];

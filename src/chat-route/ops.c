@@ -100,11 +100,7 @@ op_status(struct peer *p, jv req, jv id)
 	NUM(r, sends); NUM(r, acks); NUM(r, dups); NUM(r, send_errors);
 	NUM(r, deliveries); NUM(r, deliver_lines); NUM(r, typing);
 	NUM(r, presence_queries); NUM(r, kicks); NUM(r, logouts);
-	r = jv_object_set(r, jv_string("late"),
-	    jv_number((double)send_late_count(0)));
-	r = jv_object_set(r, jv_string("late_dups"),
-	    jv_number((double)send_late_count(1)));
-	reply(p, shards_status(jslog_status(push_status(r))));
+	reply(p, feed_status(shards_status(jslog_status(push_status(r)))));
 }
 
 static void

@@ -73,7 +73,6 @@ drop_user(struct ruser *r)
 {
 	strmap_del(&route.users, r->user, strlen(r->user));
 	free(r->devs);
-	free(r->seen);
 	free(r);
 }
 

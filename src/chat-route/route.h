@@ -61,16 +61,6 @@ struct ruser {
 	char		 user[33];
 	size_t		 n, cap;
 	struct udev	*devs;
-	/* with shards (send.c): the newest message id sent to it, and the
-	 * ids sent to it in the last ROUTE_SEEN_SECS (a ring in the order
-	 * sent, oldest at seen_head), so an older id not among them is
-	 * "late" and one among them a resend */
-	uint64_t	 last_mid;
-	struct seen {
-		uint64_t	 id;
-		ev_tstamp	 at;
-	}		*seen;
-	size_t		 seen_head, seen_n, seen_cap;
 };
 
 struct route {
@@ -129,7 +119,6 @@ int buf_add_json_str(char **buf, size_t *len, size_t *cap, const char *s,
 size_t fanout(jv users, const char *skip_user, const char *skip_device,
     const char *mid, const char *frame, size_t flen);
 /* With shards: deliveries sent late (dups 0), or skipped as sent (1). */
-unsigned long send_late_count(int dups);
 
 /* relay.c */
 void relay_typing(struct peer *p, jv ev);
@@ -164,6 +153,14 @@ jv push_status(jv r);
 /* With shards: messages are held for the first seconds (ops.c). */
 void ops_settle_start(struct ev_loop *loop);
 void ops_free(struct ev_loop *loop);
+
+/* feed.c: with shards, chat-store's feed of this shard's messages */
+/* The store client (re)connected: opens the feed (ipc_connect_fn). */
+void feed_connect(void *arg);
+/* An event from chat-store: a fed message is delivered (ipc_event_fn). */
+void feed_event(void *arg, jv ev, const char *line, size_t len);
+/* Adds the feed's counters to a status reply (consumes and returns r). */
+jv feed_status(jv r);
 
 /* shards.c */
 /* Reads route_shards and route_shard, opens a client to every other

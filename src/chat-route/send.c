@@ -124,82 +124,7 @@ buf_add_json_str(char **buf, size_t *len, size_t *cap, const char *s,
 struct fan {
 	struct peer	*touched;
 	size_t		 count;
-	int		 late;		/* the pass for late users (shards) */
 };
-
-/* Users of one message that get it late (shards.c), the second pass. */
-#define LATE_MAX	64
-static char late_users[LATE_MAX][33];
-static size_t nlate;
-static unsigned long late_sent, late_dups;
-
-/* How long, and how many, ids sent to a user are remembered: longer than
- * a shard's restart or takeover, after which resends come. */
-#define ROUTE_SEEN_SECS	120.0
-#define ROUTE_SEEN_MAX	4096
-
-/* Records m as sent to r now, forgetting what was sent more than
- * ROUTE_SEEN_SECS ago (and the oldest past ROUTE_SEEN_MAX). */
-static void
-seen_add(struct ruser *r, uint64_t m)
-{
-	ev_tstamp now = ev_now(route.loop);
-
-	while (r->seen_n > 0 && (r->seen_n == ROUTE_SEEN_MAX ||
-	    r->seen[r->seen_head].at < now - ROUTE_SEEN_SECS)) {
-		r->seen_head = (r->seen_head + 1) % r->seen_cap;
-		r->seen_n--;
-	}
-	if (r->seen_n == r->seen_cap) {
-		size_t cap = r->seen_cap ? r->seen_cap * 2 : 8;
-		struct seen *v = malloc(cap * sizeof(*v));
-		if (v == NULL)
-			return;
-		for (size_t i = 0; i < r->seen_n; i++)
-			v[i] = r->seen[(r->seen_head + i) % r->seen_cap];
-		free(r->seen);
-		r->seen = v;
-		r->seen_cap = cap;
-		r->seen_head = 0;
-	}
-	struct seen *e = &r->seen[(r->seen_head + r->seen_n++) % r->seen_cap];
-	e->id = m;
-	e->at = now;
-}
-
-static int
-seen_has(const struct ruser *r, uint64_t m)
-{
-	for (size_t i = 0; i < r->seen_n; i++)
-		if (r->seen[(r->seen_head + i) % r->seen_cap].id == m)
-			return 1;
-	return 0;
-}
-
-/*
- * With shards, deliveries to a user come from its own shard's sends and
- * from other shards' forwards, which may cross: 0 to send mid to r as
- * usual, 1 if it was sent already (a resend after a crash), 2 if it is
- * older than the newest sent but was not sent: late.
- */
-static int
-order(struct ruser *r, const char *mid)
-{
-	uint64_t m;
-
-	if (route.nshards <= 1 || mid == NULL ||
-	    id_parse(mid, strlen(mid), &m) == -1)
-		return 0;
-	if (m > r->last_mid) {
-		r->last_mid = m;
-		seen_add(r, m);
-		return 0;
-	}
-	if (seen_has(r, m))
-		return 1;
-	seen_add(r, m);
-	return 2;
-}
 
 /* Adds the online devices of user name (but the skipped) to the lines. */
 static void
@@ -211,19 +136,6 @@ fan_user(struct fan *fa, const char *name, const char *skip_user,
 
 	if (r == NULL)
 		return;
-	if (!fa->late)
-		switch (order(r, mid)) {
-		case 1:
-			late_dups++;
-			return;
-		case 2:
-			if (nlate < LATE_MAX) {
-				snprintf(late_users[nlate++], sizeof(
-				    late_users[0]), "%s", name);
-				return;
-			}
-			break;	/* too many: sent as usual (chatd drops) */
-		}
 	int self = skip_user != NULL && strcmp(name, skip_user) == 0;
 	for (size_t d = 0; d < r->n; d++) {
 		if (self && (skip_device == NULL ||
@@ -237,8 +149,6 @@ fan_user(struct fan *fa, const char *name, const char *skip_user,
 			fa->touched = p;
 			p->len = 0;
 			ADD("{\"ev\":\"deliver\",");
-			if (fa->late)
-				ADD("\"late\":true,");
 			if (mid != NULL) {
 				ADD("\"mid\":\"");
 				ADD(mid);
@@ -281,43 +191,19 @@ fan_end(struct fan *fa, const char *frame, size_t flen)
 	return fa->count;
 }
 
-/* The second pass: the late users' devices, on lines marked late. */
-static size_t
-fan_late(const char *skip_user, const char *skip_device, const char *mid,
-    const char *frame, size_t flen)
-{
-	struct fan fl = { NULL, 0, 1 };
-
-	if (nlate == 0)
-		return 0;
-	for (size_t i = 0; i < nlate; i++)
-		fan_user(&fl, late_users[i], skip_user, skip_device, mid);
-	nlate = 0;
-	late_sent += fl.count;
-	return fan_end(&fl, frame, flen);
-}
-
-unsigned long
-send_late_count(int dups)
-{
-	return dups ? late_dups : late_sent;
-}
-
 size_t
 fanout(jv users, const char *skip_user, const char *skip_device,
     const char *mid, const char *frame, size_t flen)
 {
-	struct fan fa = { NULL, 0, 0 };
+	struct fan fa = { NULL, 0 };
 
-	nlate = 0;
 	jv_array_foreach(users, i, u) {
 		if (jv_get_kind(u) == JV_KIND_STRING)
 			fan_user(&fa, jv_string_value(u), skip_user,
 			    skip_device, mid);
 		jv_free(u);
 	}
-	size_t c = fan_end(&fa, frame, flen);
-	return c + fan_late(skip_user, skip_device, mid, frame, flen);
+	return fan_end(&fa, frame, flen);
 }
 
 /* fanout over a JSON array value as text (user names need no escapes). */
@@ -325,12 +211,11 @@ static size_t
 fanout_raw(const struct jflat_val *users, const char *skip_user,
     const char *skip_device, const char *mid, const char *frame, size_t flen)
 {
-	struct fan fa = { NULL, 0, 0 };
+	struct fan fa = { NULL, 0 };
 	struct jflat_val u;
 	size_t pos = 0;
 	char name[40];
 
-	nlate = 0;
 	while (jflat_array_next(users, &pos, &u))
 		if (u.type == JF_STRING && u.nesc == 0 && u.len - 2 <
 		    sizeof(name)) {
@@ -338,8 +223,7 @@ fanout_raw(const struct jflat_val *users, const char *skip_user,
 			name[u.len - 2] = '\0';
 			fan_user(&fa, name, skip_user, skip_device, mid);
 		}
-	size_t c = fan_end(&fa, frame, flen);
-	return c + fan_late(skip_user, skip_device, mid, frame, flen);
+	return fan_end(&fa, frame, flen);
 }
 
 #undef ADD
@@ -439,22 +323,14 @@ appended(void *arg, jv reply)
 	    jv_object(), jv_string("type"), jv_string("ack")),
 	    jv_string("cid"), jv_string(cid)), jv_string("id"),
 	    jv_string(mid)), jv_string("ts"), jv_number((double)ts)));
-	jv rcpt = jv_object_get(jv_copy(reply), jv_string("recipients"));
-	int built = build_frame(x->req, mid, ts, &frame, &flen, &fcap) == 0;
-	if (route.nshards > 1 && jv_get_kind(rcpt) == JV_KIND_ARRAY) {
-		/* the ack waits for the other shards' fan-outs (shards.c) */
-		size_t alen;
-		char *aline = json_dump(ack, &alen);
-		if (aline != NULL && built)
-			shards_forward(rcpt, json_str(x->req, "user", NULL),
-			    json_str(x->req, "device", NULL), mid, 1, frame,
-			    flen, x->p, aline, alen);
-		free(aline);
-	} else if (x->p->conn != NULL)
+	if (x->p->conn != NULL)
 		ipc_send_jv(x->p->conn, ack);
 	else
 		jv_free(ack);
-	if (!built) {
+	if (route.nshards > 1)
+		goto out;	/* each shard delivers from its feed (feed.c) */
+	jv rcpt = jv_object_get(jv_copy(reply), jv_string("recipients"));
+	if (build_frame(x->req, mid, ts, &frame, &flen, &fcap) == -1) {
 		log_warnx("out of memory building a delivery");
 		jv_free(rcpt);
 		goto out;
@@ -672,8 +548,7 @@ appended_raw(struct sendctx *x, const char *reply, size_t len)
 	const char *mid;
 	size_t midlen;
 	int64_t ts;
-	char num[32], *ack = NULL;
-	size_t acklen = 0;
+	char num[32];
 
 	if (jflat_parse(&f, reply, len) == -1 || !jflat_bool(&f, "ok", 0)) {
 		appended_error(x, reply, len);
@@ -697,14 +572,10 @@ appended_raw(struct sendctx *x, const char *reply, size_t len)
 	    L(",\"ok\":true,\"ack\":{\"type\":\"ack\",\"cid\":\"") == 0 &&
 	    L(x->cid) == 0 && L("\",\"id\":\"") == 0 && L(hex) == 0 &&
 	    L("\",\"ts\":") == 0 && L(num) == 0 && L("}}") == 0;
-	if (route.nshards > 1) {
-		/* the ack waits for the other shards' fan-outs (shards.c) */
-		if (acked && (ack = malloc(line_len)) != NULL) {
-			memcpy(ack, line, line_len);
-			acklen = line_len;
-		}
-	} else if (acked && x->p->conn != NULL)
+	if (acked && x->p->conn != NULL)
 		ipc_send(x->p->conn, line, line_len);
+	if (route.nshards > 1)
+		goto out;	/* each shard delivers from its feed (feed.c) */
 	/* the frame, as build_frame writes it */
 	line_len = 0;
 	if (L("{\"type\":\"msg\",\"id\":\"") || L(hex) || L("\",\"from\":\"") ||
@@ -717,18 +588,11 @@ appended_raw(struct sendctx *x, const char *reply, size_t len)
 	}
 	if ((rcpt = jflat_get(&f, "recipients")) != NULL &&
 	    rcpt->type == JF_ARRAY) {
-		if (ack != NULL) {
-			jv users = jv_parse_sized(rcpt->p, (int)rcpt->len);
-			shards_forward(users, x->user, x->device, hex, 1, line,
-			    line_len, x->p, ack, acklen);
-			jv_free(users);
-		}
 		fanout_raw(rcpt, x->user, x->device, hex, line, line_len);
 		if (!dup)	/* a dup was handed to chat-push the first time */
 			push_raw(x, rcpt, hex, ts);
 	}
 out:
-	free(ack);
 	ctx_free(x);
 }
 

@@ -45,6 +45,18 @@ static const struct {
 	{ "push", "store", "chat-push", "chat-bus attach push", NULL, NULL },
 };
 
+/* How this node reaches service i elsewhere.  Route shards follow the
+ * store's feed (events on the store link, unasked), which only a session
+ * carries; with one route shard the store answers requests only. */
+static const char *
+attach_line(size_t i)
+{
+	if (strcmp(services[i].name, "store") == 0 &&
+	    conf_int("route_shards") > 1)
+		return "chat-bus --session attach store";
+	return services[i].attach;
+}
+
 /* The number of shards of service i (1 if not sharded). */
 static unsigned
 nshards(size_t i)
@@ -160,7 +172,7 @@ node_stack(char *buf, size_t len, char *err, size_t errlen)
 			    services[i].name);
 		} else
 			ADD("%-12s %-9s %s\n", services[i].name, "-",
-			    services[i].attach);
+			    attach_line(i));
 	}
 	if (listed(l, "store") && strcmp(conf_get("msg_log"), "jetstream") == 0)
 		ADD("%-12s %-9s %s\n", "log", "store", "chat-log");

@@ -265,7 +265,6 @@ static void
 on_route_event(void *arg, jv ev, const char *line, size_t len)
 {
 	const char *name = json_str(ev, "ev", NULL);
-	(void)arg;
 
 	if (name == NULL)
 		log_warnx("chat-route: a line that is neither a reply nor an "
@@ -274,6 +273,10 @@ on_route_event(void *arg, jv ev, const char *line, size_t len)
 		deliver(ev, line, len);
 	else if (strcmp(name, "kick") == 0)
 		kick(ev);
+	else if (strcmp(name, "resync") == 0)
+		/* a route shard's feed from chat-store (re)opened: what
+		 * committed before is in the inboxes (chat-route(1)) */
+		on_route_caught_up(arg, jv_null());
 	else
 		log_debug("chat-route: event '%s' ignored", name);
 	jv_free(ev);
