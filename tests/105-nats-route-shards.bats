@@ -10,6 +10,7 @@
 
 load helpers
 load helpers-nats
+load checker/chaos
 
 DRV="$BATS_TEST_DIRNAME/drivers/rshard.py"
 
@@ -91,12 +92,7 @@ drive() {
 	[ "$(jqr "$r" .fanouts_out)" -gt 0 ] && [ "$(jqr "$r" .fanouts_in)" -gt 0 ]
 }
 
-acks() { cat "$PROG" 2>/dev/null || echo 0; }
-acks_at_least() { [ "$(acks)" -ge "$1" ]; }
-more_acks() {
-	local want=$(( $(acks) + $1 ))
-	wait_until 60 acks_at_least "$want"
-}
+ACK_WAIT=60
 route1_pid() {
 	CHAT_RUN=$B_RUN ipc super '{"op":"status"}' |
 	    jq -r '.programs[] | select(.name == "route-1") | .pid'
@@ -110,12 +106,7 @@ route1_restarted() {
 
 @test "nodes: kill -9 of node B's route shard during a stream: nothing acked lost, none twice" {
 	start_nodes
-	PROG="$BATS_TEST_TMPDIR/progress" STOP="$BATS_TEST_TMPDIR/stop"
-	"$PY" "$DRV" chaos --url "$URL_A" --url2 "$URL_B" -n 50 \
-	    --progress "$PROG" --stop "$STOP" >"$BATS_TEST_TMPDIR/chaos.out" \
-	    2>"$BATS_TEST_TMPDIR/chaos.err" &
-	DRIVER_PID=$!
-	track_pid "$DRIVER_PID" driver
+	chaos_start "$DRV" --url "$URL_A" --url2 "$URL_B" -n 50
 	more_acks 50
 	pid=$(route1_pid)
 	[ -n "$pid" ] && [ "$pid" != null ]
@@ -123,10 +114,5 @@ route1_restarted() {
 	# chat-super starts it again; the chatds' sessions come back to it
 	wait_until 60 route1_restarted "$pid"
 	more_acks 50
-	touch "$STOP"
-	rc=0
-	wait "$DRIVER_PID" || rc=$?
-	cat "$BATS_TEST_TMPDIR/chaos.err" "$BATS_TEST_TMPDIR/chaos.out"
-	[ "$rc" = 0 ]
-	grep -q '"ok": true' "$BATS_TEST_TMPDIR/chaos.out"
+	chaos_finish
 }

@@ -9,6 +9,7 @@
 # got an id twice or out of order, and each cid is stored once.
 
 load helpers
+load checker/chaos
 
 DRV="$BATS_TEST_DIRNAME/drivers/msgtest.py"
 
@@ -24,33 +25,8 @@ teardown() {
 	chat_teardown
 }
 
-stream_start() {
-	PROG="$BATS_TEST_TMPDIR/progress"
-	STOP="$BATS_TEST_TMPDIR/stop"
-	"$PY" "$DRV" chaos --url "$URL" -n 200 --progress "$PROG" \
-	    --stop "$STOP" >"$BATS_TEST_TMPDIR/chaos.out" \
-	    2>"$BATS_TEST_TMPDIR/chaos.err" &
-	DRIVER_PID=$!
-	track_pid "$DRIVER_PID" driver
-}
-
-acks() { cat "$PROG" 2>/dev/null || echo 0; }
-acks_at_least() { [ "$(acks)" -ge "$1" ]; }
-
-# more_acks N: waits until N more sends than now are acknowledged.
-more_acks() {
-	local want=$(( $(acks) + $1 ))
-	wait_until 30 acks_at_least "$want"
-}
-
-stream_finish() {
-	touch "$STOP"
-	local rc=0
-	wait "$DRIVER_PID" || rc=$?
-	cat "$BATS_TEST_TMPDIR/chaos.err" "$BATS_TEST_TMPDIR/chaos.out"
-	[ "$rc" = 0 ]
-	grep -q '"ok": true' "$BATS_TEST_TMPDIR/chaos.out"
-}
+stream_start() { chaos_start "$DRV" --url "$URL" -n 200; }
+stream_finish() { chaos_finish; }
 
 @test "kill -9 of chat-route mid-stream: no acked message lost, none twice" {
 	stream_start

@@ -11,6 +11,7 @@
 # feed, in commit order: chat-route(1), "Shards").
 
 load helpers
+load checker/chaos
 
 DRV="$BATS_TEST_DIRNAME/drivers/rshard.py"
 
@@ -100,33 +101,12 @@ drive() {
 	drive push --url "$URL1" --url2 "$URL2"
 }
 
-stream_start() {
-	PROG="$BATS_TEST_TMPDIR/progress"
-	STOP="$BATS_TEST_TMPDIR/stop"
-	"$PY" "$DRV" chaos --url "$URL1" --url2 "$URL2" -n 100 \
-	    --progress "$PROG" --stop "$STOP" >"$BATS_TEST_TMPDIR/chaos.out" \
-	    2>"$BATS_TEST_TMPDIR/chaos.err" &
-	DRIVER_PID=$!
-	track_pid "$DRIVER_PID" driver
-}
-
-acks() { cat "$PROG" 2>/dev/null || echo 0; }
-acks_at_least() { [ "$(acks)" -ge "$1" ]; }
-more_acks() {
-	local want=$(( $(acks) + $1 ))
-	wait_until 60 acks_at_least "$want"
-}
+ACK_WAIT=60
+stream_start() { chaos_start "$DRV" --url "$URL1" --url2 "$URL2" -n 100; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 link_down() { [ "$(field "chatd-$1" .route_connected)" = false ]; }
 
-stream_finish() {
-	touch "$STOP"
-	local rc=0
-	wait "$DRIVER_PID" || rc=$?
-	cat "$BATS_TEST_TMPDIR/chaos.err" "$BATS_TEST_TMPDIR/chaos.out"
-	[ "$rc" = 0 ]
-	grep -q '"ok": true' "$BATS_TEST_TMPDIR/chaos.out"
-}
+stream_finish() { chaos_finish; }
 
 @test "kill -9 of each shard in turn mid-stream: nothing acked lost, none twice" {
 	stream_start
