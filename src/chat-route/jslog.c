@@ -56,8 +56,7 @@ static struct {
 	unsigned	 nshards;
 	struct jsput	*head, *tail;	/* puts in the order made */
 	unsigned long	 puts, acked, dups, failed;
-	char		*buf;
-	size_t		 len, cap;
+	struct buf	 line;		/* the entry being built, reused */
 } J;
 
 int
@@ -164,7 +163,7 @@ jslog_free(void)
 	J.bus = NULL;
 	free(J.pub);
 	J.pub = NULL;
-	free(J.buf);
+	buf_free(&J.line);
 }
 
 /* Finishes the answered puts at the head, in the order made: the store
@@ -210,7 +209,7 @@ on_puback(void *arg, jv r)
 	finish_in_order();
 }
 
-#define B(s, n) buf_add(&J.buf, &J.len, &J.cap, (s), (n))
+#define B(s, n) buf_add(&J.line, (s), (n))
 #define BS(s) B((s), strlen(s))
 
 int
@@ -228,10 +227,10 @@ jslog_put(const struct jslog_msg *m, const char *reply, size_t len,
 	    (rcpt = jflat_get(&f, "recipients")) == NULL ||
 	    rcpt->type != JF_ARRAY)
 		return 0;	/* an error: answered as without the log */
-	J.len = 0;
+	J.line.len = 0;
 	if (BS("{\"op\":\"msg.append\",\"from\":\"") || BS(m->user) ||
 	    BS("\",\"device\":\"") || BS(m->device) || BS("\",\"cid\":") ||
-	    buf_add_json_str(&J.buf, &J.len, &J.cap, m->cid, strlen(m->cid)) ||
+	    buf_add_json_str(&J.line, m->cid, strlen(m->cid)) ||
 	    BS(m->group ? ",\"group\":\"" : ",\"to\":\"") || BS(m->target) ||
 	    BS("\",\"body\":") || B(m->body, m->blen) || BS(",\"mid\":") ||
 	    B(mid->p, mid->len) || BS(",\"ts\":") || B(ts->p, ts->len) ||
@@ -251,7 +250,7 @@ jslog_put(const struct jslog_msg *m, const char *reply, size_t len,
 	p->arg = arg;
 	unsigned shard = shard_of_conv(m->user, m->group ? NULL : m->target,
 	    m->group ? m->target : NULL, J.nshards);
-	if (bus_call_msgid(J.pub[shard], J.buf, J.len, msgid, JSLOG_TIMEOUT_MS,
+	if (bus_call_msgid(J.pub[shard], J.line.p, J.line.len, msgid, JSLOG_TIMEOUT_MS,
 	    on_puback, p) == -1) {
 		free(p->reply);
 		free(p);

@@ -51,7 +51,7 @@ peer_unref(struct peer *p)
 {
 	if (--p->refs > 0)
 		return;
-	free(p->buf);
+	buf_free(&p->out);
 	free(p);
 }
 

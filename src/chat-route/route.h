@@ -26,6 +26,7 @@
 #include <ev.h>
 #include <jv.h>
 
+#include "buf.h"
 #include "id.h"
 #include "../chatd/strmap.h"	/* shared with chatd */
 
@@ -43,8 +44,7 @@ struct peer {
 	struct peer	*prev, *next;	/* route.peers */
 
 	/* send.c: this peer's line while a fan-out is being built */
-	char		*buf;
-	size_t		 len, cap;
+	struct buf	 out;		/* its delivery line being built */
 	struct peer	*touched;	/* next peer in this fan-out, or NULL */
 	int		 in_fanout;
 };
@@ -104,11 +104,6 @@ void send_msg(struct peer *p, jv req, jv id);
 /* The same without jv, for a well-formed msg.send line: 1 if it took the
  * line, 0 if it is not one (then parse it and call send_msg). */
 int send_msg_line(struct peer *p, const char *line, size_t len);
-/* A growable byte buffer (peer lines and frames). */
-int buf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n);
-/* Appends s as a JSON string (quoted, escaped). */
-int buf_add_json_str(char **buf, size_t *len, size_t *cap, const char *s,
-    size_t n);
 /*
  * Delivers frame[0..flen) to the online devices of the users in the JSON
  * array users (borrowed), except skip_user's device skip_device (both may

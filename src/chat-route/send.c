@@ -61,64 +61,7 @@ struct sendctx {
 
 static struct sendctx *free_ctx;
 
-int
-buf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-	if (*cap - *len < n) {
-		size_t c = *cap ? *cap : 1024;
-		while (c - *len < n)
-			c *= 2;
-		char *nb = realloc(*buf, c);
-		if (nb == NULL)
-			return -1;
-		*buf = nb;
-		*cap = c;
-	}
-	memcpy(*buf + *len, s, n);
-	*len += n;
-	return 0;
-}
-
-int
-buf_add_json_str(char **buf, size_t *len, size_t *cap, const char *s,
-    size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i, run = 0;
-
-	if (buf_add(buf, len, cap, "\"", 1) == -1)
-		return -1;
-	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		char esc[6];
-		size_t elen = 2;
-		if (ch >= 0x20 && ch != '"' && ch != '\\')
-			continue;
-		if (buf_add(buf, len, cap, s + run, i - run) == -1)
-			return -1;
-		run = i + 1;
-		esc[0] = '\\';
-		switch (ch) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		default:
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[ch >> 4];
-			esc[5] = hex[ch & 15];
-			elen = 6;
-		}
-		if (buf_add(buf, len, cap, esc, elen) == -1)
-			return -1;
-	}
-	if (buf_add(buf, len, cap, s + run, n - run) == -1)
-		return -1;
-	return buf_add(buf, len, cap, "\"", 1);
-}
-
-#define ADD(s) buf_add(&p->buf, &p->len, &p->cap, (s), strlen(s))
+#define ADD(s) buf_adds(&p->out, (s))
 
 /* A fan-out being built: the chatds with a line started. */
 struct fan {
@@ -147,7 +90,7 @@ fan_user(struct fan *fa, const char *name, const char *skip_user,
 			p->in_fanout = 1;
 			p->touched = fa->touched;
 			fa->touched = p;
-			p->len = 0;
+			p->out.len = 0;
 			ADD("{\"ev\":\"deliver\",");
 			if (mid != NULL) {
 				ADD("\"mid\":\"");
@@ -176,16 +119,13 @@ fan_end(struct fan *fa, const char *frame, size_t flen)
 		fa->touched = p->touched;
 		p->in_fanout = 0;
 		if (ADD("],\"frame\":") == 0 &&
-		    buf_add(&p->buf, &p->len, &p->cap, frame, flen) == 0 &&
+		    buf_add(&p->out, frame, flen) == 0 &&
 		    ADD("}") == 0) {
-			peer_send(p, p->buf, p->len);
+			peer_send(p, p->out.p, p->out.len);
 			route.n.deliver_lines++;
 		}
-		if (p->cap > 1024 * 1024) {	/* one huge fan-out: let go */
-			free(p->buf);
-			p->buf = NULL;
-			p->len = p->cap = 0;
-		}
+		if (p->out.cap > 1024 * 1024)	/* one huge fan-out: let go */
+			buf_free(&p->out);
 	}
 	route.n.deliveries += fa->count;
 	return fa->count;
@@ -263,8 +203,7 @@ ctx_free(struct sendctx *x)
 
 /* The client frame of an appended message, in a buffer reused. */
 static int
-build_frame(jv req, const char *mid, int64_t ts, char **buf, size_t *len,
-    size_t *cap)
+build_frame(jv req, const char *mid, int64_t ts, struct buf *b)
 {
 	const char *to = json_str(req, "to", NULL), *body, *cid;
 	size_t blen, clen;
@@ -272,15 +211,15 @@ build_frame(jv req, const char *mid, int64_t ts, char **buf, size_t *len,
 
 	body = json_str(req, "body", &blen);
 	cid = json_str(req, "cid", &clen);
-	*len = 0;
-#define B(s) buf_add(buf, len, cap, (s), strlen(s))
+	b->len = 0;
+#define B(s) buf_adds(b, (s))
 	if (B("{\"type\":\"msg\",\"id\":\"") || B(mid) || B("\",\"from\":\"") ||
 	    B(json_str(req, "user", NULL)) || B(to ? "\",\"to\":\"" :
 	    "\",\"group\":\"") || B(to ? to : json_str(req, "group", NULL)) ||
-	    B("\",\"body\":") || buf_add_json_str(buf, len, cap, body, blen))
+	    B("\",\"body\":") || buf_add_json_str(b, body, blen))
 		return -1;
 	snprintf(num, sizeof(num), ",\"ts\":%" PRId64 ",\"cid\":", ts);
-	if (B(num) || buf_add_json_str(buf, len, cap, cid, clen) || B("}"))
+	if (B(num) || buf_add_json_str(b, cid, clen) || B("}"))
 		return -1;
 #undef B
 	return 0;
@@ -289,8 +228,7 @@ build_frame(jv req, const char *mid, int64_t ts, char **buf, size_t *len,
 static void
 appended(void *arg, jv reply)
 {
-	static char *frame;
-	static size_t flen, fcap;
+	static struct buf frame;	/* reused */
 	struct sendctx *x = arg;
 	const char *cid = json_str(x->req, "cid", NULL);
 
@@ -330,14 +268,14 @@ appended(void *arg, jv reply)
 	if (route.nshards > 1)
 		goto out;	/* each shard delivers from its feed (feed.c) */
 	jv rcpt = jv_object_get(jv_copy(reply), jv_string("recipients"));
-	if (build_frame(x->req, mid, ts, &frame, &flen, &fcap) == -1) {
+	if (build_frame(x->req, mid, ts, &frame) == -1) {
 		log_warnx("out of memory building a delivery");
 		jv_free(rcpt);
 		goto out;
 	}
 	if (jv_get_kind(rcpt) == JV_KIND_ARRAY) {
 		fanout(rcpt, json_str(x->req, "user", NULL),
-		    json_str(x->req, "device", NULL), mid, frame, flen);
+		    json_str(x->req, "device", NULL), mid, frame.p, frame.len);
 		/* last: acks and deliveries never wait for push work; a dup
 		 * was handed to chat-push the first time */
 		if (!json_bool(reply, "dup", 0))
@@ -477,11 +415,10 @@ send_msg(struct peer *p, jv req, jv id)
 
 /* The fast path */
 
-static char *line;		/* one line being built, reused */
-static size_t line_len, line_cap;
+static struct buf line;		/* one line being built, reused */
 
-#define L(str) buf_add(&line, &line_len, &line_cap, (str), strlen(str))
-#define LN(str, n) buf_add(&line, &line_len, &line_cap, (str), (n))
+#define L(str) buf_adds(&line, (str))
+#define LN(str, n) buf_add(&line, (str), (n))
 
 /* Push work needs the message as jv: only when a recipient is offline. */
 static void
@@ -567,17 +504,17 @@ appended_raw(struct sendctx *x, const char *reply, size_t len)
 	route.n.acks++;
 	route.n.dups += dup;
 	snprintf(num, sizeof(num), "%" PRId64, ts);
-	line_len = 0;
+	line.len = 0;
 	int acked = L("{\"id\":") == 0 && L(x->idraw) == 0 &&
 	    L(",\"ok\":true,\"ack\":{\"type\":\"ack\",\"cid\":\"") == 0 &&
 	    L(x->cid) == 0 && L("\",\"id\":\"") == 0 && L(hex) == 0 &&
 	    L("\",\"ts\":") == 0 && L(num) == 0 && L("}}") == 0;
 	if (acked && x->p->conn != NULL)
-		ipc_send(x->p->conn, line, line_len);
+		ipc_send(x->p->conn, line.p, line.len);
 	if (route.nshards > 1)
 		goto out;	/* each shard delivers from its feed (feed.c) */
 	/* the frame, as build_frame writes it */
-	line_len = 0;
+	line.len = 0;
 	if (L("{\"type\":\"msg\",\"id\":\"") || L(hex) || L("\",\"from\":\"") ||
 	    L(x->user) || L(x->group ? "\",\"group\":\"" : "\",\"to\":\"") ||
 	    L(x->target) || L("\",\"body\":") || LN(x->body, x->blen) ||
@@ -588,7 +525,7 @@ appended_raw(struct sendctx *x, const char *reply, size_t len)
 	}
 	if ((rcpt = jflat_get(&f, "recipients")) != NULL &&
 	    rcpt->type == JF_ARRAY) {
-		fanout_raw(rcpt, x->user, x->device, hex, line, line_len);
+		fanout_raw(rcpt, x->user, x->device, hex, line.p, line.len);
 		if (!dup)	/* a dup was handed to chat-push the first time */
 			push_raw(x, rcpt, hex, ts);
 	}
@@ -674,7 +611,7 @@ send_msg_line(struct peer *p, const char *req, size_t len)
 	}
 	route.n.sends++;
 	id_format(id_next(&route.ids), hex);
-	line_len = 0;
+	line.len = 0;
 	if (L("{\"op\":\"msg.append\",\"from\":\"") || L(x->user) ||
 	    L("\",\"device\":\"") || L(x->device) || L("\",\"cid\":\"") ||
 	    L(x->cid) || L(x->group ? "\",\"group\":\"" : "\",\"to\":\"") ||
@@ -683,7 +620,7 @@ send_msg_line(struct peer *p, const char *req, size_t len)
 	    L("}") ||
 	    /* No timeout: resent until chat-store answers (the dedupe
 	     * record makes a resend of a write that happened harmless). */
-	    ipc_call_raw(route.store, line, line_len, 0, on_appended_raw, x))
+	    ipc_call_raw(route.store, line.p, line.len, 0, on_appended_raw, x))
 		ctx_free(x);	/* out of memory: chatd resends */
 	return 1;
 }

@@ -150,12 +150,12 @@ on_fanned(void *arg, const char *line, size_t len)
 
 /* Appends name to shard j's list (a JSON array being written). */
 static int
-list_add(char **b, size_t *l, size_t *c, const char *name)
+list_add(struct buf *b, const char *name)
 {
-	if (buf_add(b, l, c, *l > 0 ? ",\"" : "\"", *l > 0 ? 2 : 1) == -1 ||
-	    buf_add(b, l, c, name, strlen(name)) == -1)
+	if (buf_adds(b, b->len > 0 ? ",\"" : "\"") == -1 ||
+	    buf_adds(b, name) == -1)
 		return -1;
-	return buf_add(b, l, c, "\"", 1);
+	return buf_add(b, "\"", 1);
 }
 
 /* One route.fanout line for shard j's users list[0..llen). */
@@ -164,13 +164,12 @@ send_one(unsigned j, const char *list, size_t llen, const char *skip_user,
     const char *skip_device, const char *mid, int push, const char *frame,
     size_t flen, struct fwd *w)
 {
-	static char *b;
-	static size_t len, cap;
+	static struct buf b;
 
-	len = 0;
-#define A(s) buf_add(&b, &len, &cap, (s), strlen(s))
+	b.len = 0;
+#define A(s) buf_adds(&b, (s))
 	if (A("{\"op\":\"route.fanout\",\"users\":[") ||
-	    buf_add(&b, &len, &cap, list, llen) || A("]"))
+	    buf_add(&b, list, llen) || A("]"))
 		return -1;
 	if (skip_user != NULL && (A(",\"skip_user\":\"") || A(skip_user) ||
 	    A("\"")))
@@ -181,12 +180,12 @@ send_one(unsigned j, const char *list, size_t llen, const char *skip_user,
 	if (mid != NULL && (A(",\"mid\":\"") || A(mid) || A("\"")))
 		return -1;
 	if (A(push ? ",\"push\":true" : "") || A(",\"frame\":") ||
-	    buf_add(&b, &len, &cap, frame, flen) || A("}"))
+	    buf_add(&b, frame, flen) || A("}"))
 		return -1;
 #undef A
 	w->waiting++;
 	/* no timeout: resent after every reconnect until shard j answers */
-	if (ipc_call_raw(cl[j], b, len, 0, on_fanned, w) == -1) {
+	if (ipc_call_raw(cl[j], b.p, b.len, 0, on_fanned, w) == -1) {
 		w->waiting--;
 		return -1;
 	}
@@ -199,12 +198,10 @@ shards_forward(jv users, const char *skip_user, const char *skip_device,
     struct peer *p, const char *ack, size_t acklen)
 {
 	struct fwd *w = calloc(1, sizeof(*w));
-	char **lists = NULL;
-	size_t *lens = NULL, *caps = NULL;
+	struct buf *lists = NULL;
 
 	if (w == NULL || (lists = calloc(route.nshards, sizeof(*lists))) ==
-	    NULL || (lens = calloc(route.nshards, sizeof(*lens))) == NULL ||
-	    (caps = calloc(route.nshards, sizeof(*caps))) == NULL) {
+	    NULL) {
 		log_warnx("out of memory forwarding a fan-out");
 		goto out;	/* unacked: chatd resends */
 	}
@@ -221,14 +218,13 @@ shards_forward(jv users, const char *skip_user, const char *skip_device,
 				unsigned j = shard_of(s, strlen(s),
 				    route.nshards);
 				if (j != route.shard && cl != NULL)
-					list_add(&lists[j], &lens[j], &caps[j],
-					    s);
+					list_add(&lists[j], s);
 			}
 			jv_free(u);
 		}
 	for (unsigned j = 0; j < route.nshards; j++)
-		if (lens[j] > 0) {
-			if (send_one(j, lists[j], lens[j], skip_user,
+		if (lists[j].len > 0) {
+			if (send_one(j, lists[j].p, lists[j].len, skip_user,
 			    skip_device, mid, push, frame, flen, w) == 0)
 				n.fanouts_out++;
 			else
@@ -249,10 +245,8 @@ out:
 		free(w);
 	}
 	for (unsigned j = 0; lists != NULL && j < route.nshards; j++)
-		free(lists[j]);
+		buf_free(&lists[j]);
 	free(lists);
-	free(lens);
-	free(caps);
 }
 
 /* route.fanout from another shard: deliver to ours, push the offline. */

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "ipc.h"
 #include "json.h"
 #include "log.h"
@@ -84,39 +85,10 @@ feed_conn_closed(struct ipc_conn *c)
 		}
 }
 
-static char *buf;
-static size_t len, cap;
+static struct buf line;		/* the event being built, reused */
 
-static int
-add(const char *s, size_t n)
-{
-	if (cap - len < n) {
-		size_t c = cap ? cap : 1024;
-		while (c - len < n)
-			c *= 2;
-		char *nb = realloc(buf, c);
-		if (nb == NULL)
-			return -1;
-		buf = nb;
-		cap = c;
-	}
-	memcpy(buf + len, s, n);
-	len += n;
-	return 0;
-}
-
-#define A(s) add((s), strlen(s))
-
-/* s as a JSON string. */
-static int
-add_str(const char *s, size_t n)
-{
-	jv v = jv_dump_string(jv_string_sized(s, (int)n), 0);
-	int r = A(jv_string_value(v));
-
-	jv_free(v);
-	return r;
-}
+#define A(s) buf_adds(&line, (s))
+#define J(s, n) buf_add_json_str(&line, (s), (n))
 
 /* The message's fields, from the fast path's args or the jv request. */
 struct fmsg {
@@ -159,14 +131,14 @@ build(const struct fmsg *m, jv reply, unsigned shard, unsigned shards)
 	int users = 0;
 
 	json_int(reply, "ts", &ts);
-	len = 0;
+	line.len = 0;
 	if (A("{\"ev\":\"feed\",\"mid\":\"") || A(mid) || A("\",\"ts\":"))
 		return -1;
 	snprintf(num, sizeof(num), "%" PRId64, ts);
 	if (A(num) || A(json_bool(reply, "dup", 0) ? ",\"dup\":true" :
 	    ",\"dup\":false") || A(",\"from\":") ||
-	    add_str(m->from, strlen(m->from)) || A(",\"device\":") ||
-	    add_str(m->device, strlen(m->device)) || A(",\"users\":["))
+	    J(m->from, strlen(m->from)) || A(",\"device\":") ||
+	    J(m->device, strlen(m->device)) || A(",\"users\":["))
 		return -1;
 	jv rcpt = jv_object_get(jv_copy(reply), jv_string("recipients"));
 	if (jv_get_kind(rcpt) == JV_KIND_ARRAY)
@@ -176,7 +148,7 @@ build(const struct fmsg *m, jv reply, unsigned shard, unsigned shards)
 			    jv_string_length_bytes(jv_copy(u)), shards) ==
 			    shard) {
 				if ((users++ > 0 && A(",")) ||
-				    add_str(jv_string_value(u), (size_t)
+				    J(jv_string_value(u), (size_t)
 				    jv_string_length_bytes(jv_copy(u)))) {
 					jv_free(u);
 					jv_free(rcpt);
@@ -190,11 +162,11 @@ build(const struct fmsg *m, jv reply, unsigned shard, unsigned shards)
 		return 1;
 	/* the frame, as chat-route writes it with one shard (send.c) */
 	if (A("],\"frame\":{\"type\":\"msg\",\"id\":\"") || A(mid) ||
-	    A("\",\"from\":") || add_str(m->from, strlen(m->from)) ||
+	    A("\",\"from\":") || J(m->from, strlen(m->from)) ||
 	    A(m->group ? ",\"group\":" : ",\"to\":") ||
-	    add_str(m->target, strlen(m->target)) || A(",\"body\":") ||
-	    add_str(m->body, m->blen) || A(",\"ts\":") || A(num) ||
-	    A(",\"cid\":") || add_str(m->cid, strlen(m->cid)) || A("}}"))
+	    J(m->target, strlen(m->target)) || A(",\"body\":") ||
+	    J(m->body, m->blen) || A(",\"ts\":") || A(num) ||
+	    A(",\"cid\":") || J(m->cid, strlen(m->cid)) || A("}}"))
 		return -1;
 	return 0;
 }
@@ -229,12 +201,9 @@ feed_done(struct store_req *r)
 			continue;
 		}
 		if (b == 0)
-			ipc_send(fol[i].c, buf, len);
+			ipc_send(fol[i].c, line.p, line.len);
 	}
 	jv_free(reply);
-	if (cap > 1024 * 1024) {
-		free(buf);
-		buf = NULL;
-		len = cap = 0;
-	}
+	if (line.cap > 1024 * 1024)
+		buf_free(&line);
 }

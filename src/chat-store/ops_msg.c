@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "ops.h"
 #include "append.h"
+#include "buf.h"
 #include "jflat.h"
 
 #define DEDUPE_TTL_MS	(24LL * 3600 * 1000)
@@ -32,67 +33,8 @@
 static const char *const mid_fields[] = { "mid", "id", NULL };
 
 /* A value being printed, reused from op to op (the worker is one thread). */
-static char *vb;
-static size_t vb_len, vb_cap;
+static struct buf vb;
 
-static int
-vb_add(const char *s, size_t n)
-{
-	if (vb_cap - vb_len < n) {
-		size_t cap = vb_cap ? vb_cap : 1024;
-		while (cap - vb_len < n)
-			cap *= 2;
-		char *nb = realloc(vb, cap);
-		if (nb == NULL)
-			return -1;
-		vb = nb;
-		vb_cap = cap;
-	}
-	memcpy(vb + vb_len, s, n);
-	vb_len += n;
-	return 0;
-}
-
-static int
-vb_str(const char *s)
-{
-	return vb_add(s, strlen(s));
-}
-
-/* s[0..n) as a JSON string, escaped byte for byte as jq's dump does it
- * (chat-store export relies on values being jq's own text). */
-static int
-vb_json_str(const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i, run = 0;
-	char esc[6] = "\\u00";
-
-	if (vb_add("\"", 1) == -1)
-		return -1;
-	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch >= 0x20 && ch != '"' && ch != '\\' && ch != 0x7f)
-			continue;
-		if (vb_add(s + run, i - run) == -1)
-			return -1;
-		run = i + 1;
-		const char *sh = strchr("\"\"\\\\\bb\ff\nn\rr\tt", ch);
-		if (ch != 0 && sh != NULL) {	/* the short forms, as jq */
-			char two[2] = { '\\', sh[1] };
-			if (vb_add(two, 2) == -1)
-				return -1;
-			continue;
-		}
-		esc[4] = hex[ch >> 4];
-		esc[5] = hex[ch & 15];
-		if (vb_add(esc, 6) == -1)
-			return -1;
-	}
-	if (vb_add(s + run, n - run) == -1)
-		return -1;
-	return vb_add("\"", 1);
-}
 static struct id_gen ids;
 static int ids_ready;
 
@@ -455,19 +397,21 @@ write_msg(struct op_ctx *c, const struct append_args *a, struct append_out *o,
 	o->dup = 0;
 	snprintf(num, sizeof(num), "%" PRId64, ts);
 	/* names, ids and conv need no escaping: all were checked above */
-	vb_len = 0;
-	if (vb_str("{\"id\":\"") || vb_str(o->hex) || vb_str("\",\"from\":\"") ||
-	    vb_str(a->from) || vb_str(to ? "\",\"to\":\"" : "\",\"group\":\"") ||
-	    vb_str(a->target) || vb_str("\",\"body\":") ||
-	    vb_json_str(a->body, a->blen) || vb_str(",\"ts\":") || vb_str(num) ||
-	    vb_str(",\"cid\":") || vb_json_str(a->cid, strlen(a->cid)) ||
-	    vb_str(",\"device\":\"") || vb_str(a->device) || vb_str("\"}")) {
+	vb.len = 0;
+#define V(s) buf_adds(&vb, (s))
+#define VJ(s, n) buf_add_json_str(&vb, (s), (n))
+	if (V("{\"id\":\"") || V(o->hex) || V("\",\"from\":\"") ||
+	    V(a->from) || V(to ? "\",\"to\":\"" : "\",\"group\":\"") ||
+	    V(a->target) || V("\",\"body\":") || VJ(a->body, a->blen) ||
+	    V(",\"ts\":") || V(num) || V(",\"cid\":") ||
+	    VJ(a->cid, strlen(a->cid)) || V(",\"device\":\"") ||
+	    V(a->device) || V("\"}")) {
 		jv_free(o->rcpt);
 		op_fail(c, "store_unavailable", "out of memory");
 		return -1;
 	}
 	key_msg(&k, conv, id);
-	tx_put(c->tx, k.b, k.len, vb, vb_len);
+	tx_put(c->tx, k.b, k.len, vb.p, vb.len);
 
 	int vl = snprintf(val, sizeof(val), "{\"conv\":\"%s\"}", conv);
 	n = jv_array_length(jv_copy(o->rcpt));
@@ -615,26 +559,26 @@ op_msg_append_fast(struct op_ctx *c, const struct append_args *a,
 
 	if (append(c, a, &o) == -1)
 		return -1;
-	vb_len = 0;
+	vb.len = 0;
 	snprintf(head, sizeof(head), "{\"id\":%lld,\"ok\":true,\"mid\":\"%s\","
 	    "\"ts\":%" PRId64 ",\"dup\":%s,\"recipients\":[", (long long)a->reqid,
 	    o.hex, o.ts, o.dup ? "true" : "false");
-	int bad = vb_str(head);
+	int bad = buf_adds(&vb, head);
 	jv_array_foreach(o.rcpt, i, u) {
 		if (!bad && i > 0)
-			bad = vb_str(",");
+			bad = buf_adds(&vb, ",");
 		if (!bad)
-			bad = vb_json_str(jv_string_value(u),
+			bad = buf_add_json_str(&vb, jv_string_value(u),
 			    (size_t)jv_string_length_bytes(jv_copy(u)));
 		jv_free(u);
 	}
 	jv_free(o.rcpt);
-	if (bad || vb_str("]}") || (*reply = malloc(vb_len)) == NULL) {
+	if (bad || buf_adds(&vb, "]}") || (*reply = malloc(vb.len)) == NULL) {
 		op_fail(c, "store_unavailable", "out of memory");
 		return -1;
 	}
-	memcpy(*reply, vb, vb_len);
-	*len = vb_len;
+	memcpy(*reply, vb.p, vb.len);
+	*len = vb.len;
 	return 0;
 }
 
