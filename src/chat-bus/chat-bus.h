@@ -38,6 +38,8 @@ struct busopts {
 	int		 replicas;	/* register --replicas */
 	const char	*node;		/* register --node, serve --lease */
 	int		 lease;		/* serve --lease (or conf bus_leases) */
+	int		 standby;	/* serve --standby: first ask after 2 TTL */
+	int		 tell;		/* serve --tell: {"ev":"lease"} lines */
 };
 extern struct busopts bo;
 
@@ -129,6 +131,10 @@ int lease_owner(void);
 /* 1 when requests may be answered: no lease runs, or ours has not reached
  * its fence time (checked per request, as a pause may hold the timer). */
 int lease_valid(void);
+/* fn runs after each acknowledged put while owner (the first too). */
+void lease_on_renew(lease_fn *fn);
+/* The fence time of our lease on CLOCK_MONOTONIC, in ms; 0 unless owner. */
+long long lease_until_ms(void);
 /* Adds {"lease":{key,node,owner,seq,taken,lost}} to r when a lease runs. */
 jv lease_status(jv r);
 /* Stops renewing: the lease lapses after the TTL. */

@@ -21,6 +21,12 @@
  * sequence"): the owner then gives the lease up and it is taken again after
  * the TTL, a failover that was not needed but never a double owner.
  *
+ * A standby (--standby) asks for the first time only after two TTLs, so
+ * when the nodes of a stack start together the node named for the shard
+ * takes it; after that it asks like the others.  lease_until_ms gives the
+ * fence time on the local monotonic clock, for serve --tell to hand the
+ * daemon (a daemon on the same machine reads the same clock).
+ *
  * Libnats' kvStore calls block, which our loop cannot afford (kv.c says
  * why): puts are plain publishes with a reply inbox.
  */
@@ -47,7 +53,7 @@ static struct {
 	char		 key[128];
 	char		 node[64];
 	double		 ttl;		/* s */
-	lease_fn	*gain, *lose;
+	lease_fn	*gain, *lose, *renew;
 	int		 owner;
 	uint64_t	 seq;		/* of our last acknowledged put */
 	unsigned long	 n;		/* puts sent; the reply names it */
@@ -125,6 +131,8 @@ acked(uint64_t seq, double sent_at)
 	ev_timer_stop(L.loop, &L.fence);
 	ev_timer_set(&L.fence, sent_at + L.ttl * 3 / 4 - ev_now(L.loop), 0.);
 	ev_timer_start(L.loop, &L.fence);
+	if (L.renew != NULL)
+		L.renew("renewed");
 }
 
 static void
@@ -226,12 +234,30 @@ lease_start(struct ev_loop *loop, struct bus *b, const char *key,
 	snprintf(sub, sizeof(sub), "%s.*", L.inbox);
 	if (bus_subscribe(b, sub, NULL, on_reply, NULL, err, errlen) == NULL)
 		return -1;
-	ev_timer_init(&L.tick, on_tick, 0., L.ttl / 4);
+	ev_timer_init(&L.tick, on_tick, bo.standby ? 2 * L.ttl : 0., L.ttl / 4);
 	ev_timer_init(&L.fence, on_fence, 0., 0.);
 	ensure_bucket(replicas);
 	log_info("asking for lease '%s' as '%s' every %.2f s", L.key, L.node,
 	    L.ttl / 4);
 	return 0;
+}
+
+void
+lease_on_renew(lease_fn *fn)
+{
+	L.renew = fn;
+}
+
+long long
+lease_until_ms(void)
+{
+	struct timespec ts;
+
+	if (!lease_valid() || L.loop == NULL)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+	    (long long)(ev_timer_remaining(L.loop, &L.fence) * 1000);
 }
 
 int

@@ -48,8 +48,9 @@ usage(FILE *out)
 	    "[--sock PATH] [--session]\n"
 	    "                [--discover] [--every S] [--ttl S] [--node NAME] "
 	    "[--replicas N]\n"
-	    "                [--lease] [--timeout MS] [--resend MS] [-n N] [-c K] "
-	    "[--req JSON] MODE ARGS\n");
+	    "                [--lease] [--standby] [--tell] [--timeout MS] "
+	    "[--resend MS]\n"
+	    "                [-n N] [-c K] [--req JSON] MODE ARGS\n");
 	for (size_t i = 0; i < NMODES; i++)
 		fprintf(out, "  %-7s %-18s %s\n", modes[i].name, modes[i].args,
 		    modes[i].what);
@@ -165,7 +166,7 @@ main(int argc, char **argv)
 {
 	enum { O_BUS = 256, O_SUBJ, O_QUEUE, O_SOCK, O_TIMEOUT, O_RESEND,
 	    O_REQ, O_SESSION, O_DISCOVER, O_EVERY, O_TTL, O_NODE,
-	    O_REPLICAS, O_LEASE };
+	    O_REPLICAS, O_LEASE, O_STANDBY, O_TELL };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "bus", required_argument, NULL, O_BUS },
@@ -182,6 +183,8 @@ main(int argc, char **argv)
 		{ "node", required_argument, NULL, O_NODE },
 		{ "replicas", required_argument, NULL, O_REPLICAS },
 		{ "lease", no_argument, NULL, O_LEASE },
+		{ "standby", no_argument, NULL, O_STANDBY },
+		{ "tell", no_argument, NULL, O_TELL },
 		{ NULL, 0, NULL, 0 }
 	};
 	char err[512];
@@ -202,6 +205,8 @@ main(int argc, char **argv)
 		case O_DISCOVER: bo.discover = 1; break;
 		case O_NODE: bo.node = optarg; break;
 		case O_LEASE: bo.lease = 1; break;
+		case O_STANDBY: bo.standby = 1; break;
+		case O_TELL: bo.tell = 1; break;
 		case O_EVERY: case O_TTL: case O_REPLICAS:
 			if (num_opt(optarg, 1, ch == O_REPLICAS ? 5 : 86400,
 			    &v) == -1) {

@@ -11,6 +11,14 @@
  * is an event: passed on as is.  bus.status is answered here.  A message
  * with the header Chat-Session opens a session (session.c): a connection
  * of its own to the daemon, relayed both ways.
+ *
+ * With --tell, the daemon is told how long it owns the shard: after each
+ * acknowledged renewal, on each connect and when the lease is lost, a line
+ * {"ev":"lease","key":K,"until_ms":T}, T the fence time on the machine's
+ * monotonic clock (0: not ours).  A daemon that acts unasked (a route
+ * shard following chat-store's feed, presenced timing devices out) does so
+ * only before T, so it stops on its own if this process dies or pauses,
+ * before any standby can be granted the key.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +145,38 @@ on_local_event(void *arg, jv ev, const char *line, size_t len)
 	jv_free(ev);
 }
 
+static const char *lease_key(const char *subj);
+
+/* --tell: the daemon hears until when it owns the shard. */
+static void
+tell(void)
+{
+	char line[256];
+	int n;
+
+	if (!bo.tell)
+		return;
+	n = snprintf(line, sizeof(line), "{\"ev\":\"lease\",\"key\":\"%s\","
+	    "\"until_ms\":%lld}\n", lease_key(subject), lease_until_ms());
+	if (n > 0 && (size_t)n < sizeof(line) &&
+	    ipc_client_send_line(local, line, (size_t)n) == -1)
+		log_debug("the daemon is away: told again when it is back");
+}
+
+static void
+on_local_connect(void *arg)
+{
+	(void)arg;
+	tell();
+}
+
+static void
+on_renew(const char *why)
+{
+	(void)why;
+	tell();
+}
+
 static void
 on_state(void *arg, int up)
 {
@@ -173,6 +213,7 @@ on_lose(const char *why)
 		bus_unsubscribe(sub);
 	sub = NULL;
 	session_end_all("the lease moved away");
+	tell();
 	log_info("no longer serving '%s': %s", subject, why);
 }
 
@@ -222,8 +263,8 @@ mode_serve(int argc, char **argv)
 	if (sock == NULL)
 		fatalx(EXIT_USAGE, "socket path of '%s' is too long", name);
 	stop_on_signals(loop);
-	if ((local = ipc_client_new(loop, sock, on_local_event, NULL, NULL)) ==
-	    NULL)
+	if ((local = ipc_client_new(loop, sock, on_local_event,
+	    on_local_connect, NULL)) == NULL)
 		fatalx(EXIT_USAGE, "socket path '%s' is too long", sock);
 	bus = bus_connect(loop, name, on_state);
 	long long maxline = conf_int("ipc_max_line");
@@ -239,6 +280,7 @@ mode_serve(int argc, char **argv)
 		    sizeof(node)), ttl, bo.replicas, on_gain, on_lose, err,
 		    sizeof(err)) == -1)
 			fatalx(EXIT_TEMP, "%s", err);
+		lease_on_renew(on_renew);
 		log_info("standing by for '%s' on '%s' (lease '%s')", sock,
 		    subject, lease_key(subject));
 	} else {
