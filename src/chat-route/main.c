@@ -1,17 +1,19 @@
 /*
  * chat-route: entry point.  Reads the config, connects to chat-store,
- * listens on $CHAT_RUN/route.sock, says ready, runs one libev loop until
- * SIGTERM or SIGINT.
+ * listens on $CHAT_RUN/route.sock (or --name's), says ready, runs one libev
+ * loop until SIGTERM or SIGINT.
  */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "conf.h"
 #include "ipc.h"
 #include "log.h"
 #include "route.h"
+#include "standby.h"
 #include "util.h"
 
 struct route route;
@@ -20,10 +22,13 @@ extern const struct ipc_handlers route_handlers;
 static void
 usage(FILE *out)
 {
-	fprintf(out, "usage: chat-route\n"
+	fprintf(out, "usage: chat-route [--name NAME] [--leased]\n"
 	    "  listens on $CHAT_RUN/route.sock, or route-K.sock with\n"
 	    "  route_shards > 1 (K = route_shard); see chat-route(1)\n"
-	    "  -h, --help  this text\n");
+	    "  --name NAME  listen on $CHAT_RUN/NAME.sock alone\n"
+	    "  --leased     follow the feed only while chat-bus serve --tell\n"
+	    "               says this process owns the shard\n"
+	    "  -h, --help   this text\n");
 }
 
 static void
@@ -41,19 +46,27 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "name", required_argument, NULL, 'N' },
+		{ "leased", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 }
 	};
 	char err[512], path[512];
-	int ch;
+	const char *own = NULL;
+	int ch, leased = 0;
 
 	log_init("chat-route");
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (ch == 'h') {
+		if (ch == 'N' && *optarg != '\0' && strchr(optarg, '/') == NULL)
+			own = optarg;
+		else if (ch == 'L')
+			leased = 1;
+		else if (ch == 'h') {
 			usage(stdout);
 			return 0;
+		} else {
+			usage(stderr);
+			return EXIT_USAGE;
 		}
-		usage(stderr);
-		return EXIT_USAGE;
 	}
 	if (optind != argc) {
 		usage(stderr);
@@ -77,24 +90,27 @@ main(int argc, char **argv)
 		fatalx(EXIT_USAGE, "%s", err);
 	if (shards_init(route.loop, err, sizeof(err)) == -1)
 		fatalx(EXIT_USAGE, "%s", err);
-	/* with shards, deliveries come from the store's feed (feed.c) */
+	standby_init(route.loop, leased);
+	/* with shards, deliveries come from the store's feed (feed.c), while
+	 * the shard is ours (standby.c) */
 	route.store = ipc_client_new(route.loop, conf_sock_path("store", path,
-	    sizeof(path)), route.nshards > 1 ? feed_event : NULL,
-	    route.nshards > 1 ? feed_connect : NULL, NULL);
+	    sizeof(path)), route.nshards > 1 ? standby_feed_event : NULL,
+	    route.nshards > 1 ? standby_feed_connect : NULL, NULL);
 	if (route.store == NULL)
 		fatalx(EXIT_USAGE, "socket path '%s' is too long", path);
 	long long maxline = conf_int("ipc_max_line");
 	size_t max = maxline > 0 ? (size_t)maxline : 0;
 	char name[32], alias[512];
 	/* shard 0 of several answers on route too: chat-api's chatd.list and
-	 * device.kick, chatctl (every shard knows every chatd) */
-	if (route.nshards > 1 && route.shard == 0 &&
+	 * device.kick, chatctl (every shard knows every chatd); not under
+	 * --name, where chat-bus carries route to the lease's owner */
+	if (route.nshards > 1 && route.shard == 0 && own == NULL &&
 	    (route.srv0 = ipc_listen(route.loop, conf_sock_path("route", alias,
 	    sizeof(alias)), max, &route_handlers, NULL, err, sizeof(err))) ==
 	    NULL)
 		fatalx(EXIT_TEMP, "%s", err);
-	route.srv = ipc_listen(route.loop, conf_sock_path(shards_sock(name,
-	    sizeof(name)), path, sizeof(path)), max, &route_handlers, NULL, err,
+	route.srv = ipc_listen(route.loop, conf_sock_path(own ? own :
+	    shards_sock(name, sizeof(name)), path, sizeof(path)), max, &route_handlers, NULL, err,
 	    sizeof(err));
 	if (route.srv == NULL)
 		fatalx(EXIT_TEMP, "%s", err);

@@ -20,6 +20,7 @@
 #include "json.h"
 #include "log.h"
 #include "route.h"
+#include "standby.h"
 
 typedef void req_fn(struct peer *, jv req, jv id);
 typedef void ev_fn(struct peer *, jv ev);
@@ -46,7 +47,8 @@ static void ev_offline(struct peer *p, jv ev) { peer_offline(p, ev); jv_free(ev)
 	X("load",	ev_load) \
 	X("online",	ev_online) \
 	X("offline",	ev_offline) \
-	X("typing",	relay_typing)
+	X("typing",	relay_typing) \
+	X("lease",	standby_lease_event)
 
 static const struct { const char *name; req_fn *fn; } ops[] = {
 #define X(n, f) { n, f },
@@ -100,7 +102,8 @@ op_status(struct peer *p, jv req, jv id)
 	NUM(r, sends); NUM(r, acks); NUM(r, dups); NUM(r, send_errors);
 	NUM(r, deliveries); NUM(r, deliver_lines); NUM(r, typing);
 	NUM(r, presence_queries); NUM(r, kicks); NUM(r, logouts);
-	reply(p, feed_status(shards_status(jslog_status(push_status(r)))));
+	reply(p, standby_status(feed_status(shards_status(jslog_status(
+	    push_status(r))))));
 }
 
 static void
@@ -182,6 +185,7 @@ ops_settle_start(struct ev_loop *loop)
 	if (route.nshards <= 1)
 		return;
 	settling = 1;
+	ev_timer_stop(loop, &settle_timer);	/* again on a lease taken */
 	ev_timer_init(&settle_timer, on_settled, ROUTE_SETTLE, 0.);
 	ev_timer_start(loop, &settle_timer);
 }
