@@ -116,8 +116,6 @@ struct conn {
 
 	/* sync.c */
 	uint64_t	 last_id;	/* newest message id written to it */
-	uint64_t	 live_floor;	/* last_id when its last sync ended */
-	uint64_t	 sync_from;	/* where the sync running started */
 	uint64_t	 sync_after;	/* next inbox.read starts after this */
 	size_t		 sync_avg;	/* bytes per message of its last page */
 	int		 sync_reading;	/* an inbox.read is in flight */
@@ -159,7 +157,7 @@ struct chatd {
 	unsigned long		 conns;		/* open WebSockets */
 	struct {
 		unsigned long	 frames_in, frames_out, bad_frames, sends,
-				 acks, send_errors, delivered, dropped_old, late,
+				 acks, send_errors, delivered, dropped_old,
 				 rate_limited, slow_closed, too_big, auth_ok,
 				 auth_failed, auth_timeout, syncs, synced_msgs,
 				 resyncs;
@@ -234,10 +232,6 @@ void sync_drained(struct conn *c);
 /* A live delivery of message f->id (or a typing notice, id 0) for c: it is
  * written, held or dropped as ordering demands. */
 void sync_deliver(struct conn *c, struct wsframe *f);
-/* The same for a delivery chat-route marked late (route shards): a message
- * older than c's newest that its user's shard had not sent; written unless
- * a sync may have written it. */
-void sync_deliver_late(struct conn *c, struct wsframe *f);
 /* chat-route came back: every live device catches up silently. */
 void sync_resync_all(void);
 

@@ -46,7 +46,8 @@ op_status(jv req, jv reply)
 	    jv_number((double)ipc_client_pending(chatd.store)));
 	NUM(reply, frames_in); NUM(reply, frames_out); NUM(reply, bad_frames);
 	NUM(reply, sends); NUM(reply, acks); NUM(reply, send_errors);
-	NUM(reply, delivered); NUM(reply, dropped_old); NUM(reply, late); NUM(reply, rate_limited);
+	NUM(reply, delivered); NUM(reply, dropped_old);
+	NUM(reply, rate_limited);
 	NUM(reply, slow_closed); NUM(reply, too_big); NUM(reply, auth_ok);
 	NUM(reply, auth_failed); NUM(reply, auth_timeout); NUM(reply, syncs);
 	NUM(reply, synced_msgs); NUM(reply, resyncs);

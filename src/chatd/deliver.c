@@ -38,16 +38,11 @@ deliver_line(void *arg, const char *line, size_t len)
 		return 0;
 	if ((w = wsframe_new(frame->p, frame->len, id)) == NULL)
 		return 1;	/* out of memory: the device resyncs later */
-	int late = jflat_bool(&f, "late", 0);	/* route shards: sync.c */
 	while (jflat_array_next(devs, &pos, &d)) {
 		struct conn *c;
 		if (d.type == JF_STRING && d.nesc == 0 &&
-		    (c = conn_lookup(d.p + 1, d.len - 2)) != NULL) {
-			if (late)
-				sync_deliver_late(c, w);
-			else
-				sync_deliver(c, w);
-		}
+		    (c = conn_lookup(d.p + 1, d.len - 2)) != NULL)
+			sync_deliver(c, w);
 	}
 	wsframe_unref(w);
 	return 1;

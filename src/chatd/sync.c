@@ -132,7 +132,6 @@ finish(struct conn *c)
 	}
 	fq_clear(&c->held);
 	c->state = CONN_LIVE;
-	c->live_floor = c->last_id;
 	if (c->sync_again) {
 		c->sync_again = 0;
 		sync_start(c, c->last_id, 1);
@@ -238,7 +237,6 @@ sync_begin(struct conn *c, uint64_t after, int silent)
 	c->sync_after = after;
 	if (after > c->last_id)
 		c->last_id = after;
-	c->sync_from = c->last_id;
 	if (silent)
 		chatd.n.resyncs++;
 	else
@@ -336,33 +334,6 @@ sync_deliver(struct conn *c, struct wsframe *f)
 		wsframe_unref(f);
 		fq_clear(&c->held);
 		c->held_over = 1;
-	}
-}
-
-/*
- * With route shards, a user's deliveries come through its shard from its
- * own sends and other shards' forwards, which can cross; the shard marks
- * an older one it had not sent "late".  A sync writes every committed id
- * above where it started, in order: a late id there was (or will be)
- * written by it, so only one below both that start and the newest written
- * since is written now.
- */
-void
-sync_deliver_late(struct conn *c, struct wsframe *f)
-{
-	if (f->id == 0 || f->id > c->last_id) {
-		sync_deliver(c, f);
-		return;
-	}
-	if (f->id <= c->live_floor || (c->state == CONN_SYNCING &&
-	    f->id > c->sync_from) || (c->state != CONN_LIVE &&
-	    c->state != CONN_SYNCING)) {
-		chatd.n.dropped_old++;
-		return;
-	}
-	if (conn_push(c, f) == 0) {
-		chatd.n.delivered++;
-		chatd.n.late++;
 	}
 }
 

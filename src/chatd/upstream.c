@@ -174,13 +174,8 @@ on_route_connect(void *arg)
 	    chatd.name, chatd.url);
 	tell_load(cl);
 	while ((c = strmap_next(&chatd.devices, &i)) != NULL)
-		if (on_shard(c, k)) {
+		if (on_shard(c, k))
 			announce(cl, c, "online");
-			/* a new shard does not know what the old one sent:
-			 * nothing it marks late below this was missed live
-			 * but may have been written (sync.c) */
-			c->live_floor = c->last_id;
-		}
 	ipc_call(cl, jv_object_set(jv_object(), jv_string("op"),
 	    jv_string("ping")), 0, on_route_caught_up, arg);
 }
@@ -216,14 +211,13 @@ deliver(jv ev, const char *line, size_t len)
 		return;
 	}
 	struct wsframe *f = frame_of(ev, line, len, id);
-	int late = json_bool(ev, "late", 0);
 	if (f != NULL) {
 		jv_array_foreach(devs, i, d) {
 			struct conn *c;
 			if (jv_get_kind(d) == JV_KIND_STRING &&
 			    (c = conn_lookup(jv_string_value(d),
 			    (size_t)jv_string_length_bytes(jv_copy(d)))) != NULL)
-				(late ? sync_deliver_late : sync_deliver)(c, f);
+				sync_deliver(c, f);
 			jv_free(d);
 		}
 		wsframe_unref(f);
