@@ -39,6 +39,7 @@ X(log_shard,          "0",                "the store shard whose subject chat.lo
 X(log_max_age,        "604800",           "seconds the JetStream stream CHAT_LOG keeps an entry (its max_age, set by chat-log); 0: forever")
 X(bus_leases,         "",                 "services (comma list) whose chat-bus serve holds the shard by lease in chat_owners, e.g. route,presence")
 X(bus_lease_ttl,      "5",                "seconds a shard lease lives unrenewed; a standby takes over within about this")
+X(node_standby,       "",                 "with bus set and the service in bus_leases: the shards (comma list, e.g. route-1) this node stands by for")
 X(node_services,      "store,route,presence,push,chatd,api", "with bus set: what chat-super runs on this node; the rest is reached over the bus")
 X(push_preview,       "false",            "push notifications carry the message text")
 X(push_collapse_ms,   "2000",             "jobs for one device within this many ms become one notification")

@@ -23,6 +23,17 @@
  * shard.  The unsharded name stays for chat-api (chatd.list, device.kick):
  * shard 0's process listens on it too, and the other nodes attach it to
  * chat.route.0.
+ *
+ * When bus_leases names the service, a shard may also run on the nodes
+ * whose node_standby names it ("route-1"), and the lease decides which one
+ * serves: the shard's process listens on a socket of its own ("route-k-own",
+ * with --leased it acts unasked only while it owns the lease), served by
+ * "bus-route-k" (chat-bus serve --lease --tell, --standby on a standby
+ * node so the node named by route_shard takes it first), and every local
+ * user, chatd and chat-api's "route" too, goes through the session
+ * "route-k" like any other node: whoever holds the lease is the only
+ * process anyone reaches, and when it dies the sessions end and open again
+ * at the standby that took the lease.
  */
 #include <stdio.h>
 #include <string.h>
@@ -34,15 +45,16 @@ static const struct {
 	const char	*name, *needs, *daemon, *attach;
 	const char	*shards;	/* key: how many shards, or NULL */
 	const char	*env;		/* the shard's variable: ENV=k */
+	int		 standby;	/* its daemon takes --name, --leased */
 } services[] = {
-	{ "store", "-", "chat-store", "chat-bus attach store", NULL, NULL },
+	{ "store", "-", "chat-store", "chat-bus attach store", NULL, NULL, 0 },
 	{ "route", "store", "chat-route",
 	    "chat-bus --session --discover attach route", "route_shards",
-	    "CHAT_ROUTE_SHARD" },
+	    "CHAT_ROUTE_SHARD", 1 },
 	{ "presence", "store", "presenced",
 	    "chat-bus --session attach presence", "presence_shards",
-	    "CHAT_PRESENCE_SHARD" },
-	{ "push", "store", "chat-push", "chat-bus attach push", NULL, NULL },
+	    "CHAT_PRESENCE_SHARD", 0 },
+	{ "push", "store", "chat-push", "chat-bus attach push", NULL, NULL, 0 },
 };
 
 /* How this node reaches service i elsewhere.  Route shards follow the
@@ -121,6 +133,61 @@ check(const char *l, char *err, size_t errlen)
 	return 0;
 }
 
+/* 1 if shard k of service i is served by lease: bus_leases names it and
+ * its daemon can stand by. */
+static int
+by_lease(size_t i)
+{
+	return services[i].standby && listed(conf_get("bus_leases"),
+	    services[i].name);
+}
+
+/* 1 if node_standby names shard k of service i ("route-1"). */
+static int
+stands_by(size_t i, unsigned k)
+{
+	char w[SUPER_NAME_MAX];
+
+	snprintf(w, sizeof(w), "%s-%u", services[i].name, k);
+	return listed(conf_get("node_standby"), w);
+}
+
+/* Checks node_standby names shards of services this node runs and
+ * serves by lease; -1 with err. */
+static int
+check_standby(const char *here, char *err, size_t errlen)
+{
+	const char *l = conf_get("node_standby");
+	char w[SUPER_NAME_MAX], x[SUPER_NAME_MAX];
+
+	while (l != NULL && *l != '\0') {
+		size_t n, i;
+		int ok = 0;
+
+		while (*l == ' ' || *l == '\t' || *l == ',')
+			l++;
+		if ((n = strcspn(l, ", \t")) == 0)
+			break;
+		snprintf(w, sizeof(w), "%.*s", (int)n, l);
+		for (i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+			for (unsigned k = 0; nshards(i) > 1 && k < nshards(i);
+			    k++) {
+				snprintf(x, sizeof(x), "%s-%u",
+				    services[i].name, k);
+				ok |= strcmp(w, x) == 0 && by_lease(i) &&
+				    listed(here, services[i].name);
+			}
+		if (!ok) {
+			snprintf(err, errlen, "node_standby: '%s' is not a "
+			    "shard (route-K, K below route_shards) of a "
+			    "service in node_services and bus_leases", w);
+			return -1;
+		}
+		l += n;
+	}
+	return 0;
+}
+
 int
 node_stack(char *buf, size_t len, char *err, size_t errlen)
 {
@@ -130,7 +197,7 @@ node_stack(char *buf, size_t len, char *err, size_t errlen)
 #define ADD(...) do {							\
 	n += (size_t)snprintf(buf + n, n < len ? len - n : 0, __VA_ARGS__); \
 } while (0)
-	if (check(l, err, errlen) == -1)
+	if (check(l, err, errlen) == -1 || check_standby(l, err, errlen) == -1)
 		return -1;
 	buf[0] = '\0';
 	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
@@ -144,7 +211,20 @@ node_stack(char *buf, size_t len, char *err, size_t errlen)
 			return -1;
 		}
 		for (unsigned k = 0; ns > 1 && k < ns; k++) {
-			if (here && k == own) {
+			if (here && by_lease(i) && (k == own ||
+			    stands_by(i, k))) {
+				ADD("%s-%u-own %-9s %s=%u %s --name %s-%u-own "
+				    "--leased\n", nm, k, services[i].needs,
+				    services[i].env, k, services[i].daemon, nm,
+				    k);
+				ADD("bus-%s-%u %s-%u-own chat-bus --lease --tell"
+				    "%s --subject chat.%s.%u serve %s-%u-own\n",
+				    nm, k, nm, k, k == own ? "" : " --standby",
+				    nm, k, nm, k);
+				ADD("%s-%-8u %-9s chat-bus --session --subject "
+				    "chat.%s.%u attach %s-%u\n", nm, k, "-", nm,
+				    k, nm, k);
+			} else if (here && k == own) {
 				ADD("%s-%-8u %-9s %s=%u %s\n", nm, k,
 				    services[i].needs, services[i].env, k,
 				    services[i].daemon);
@@ -159,7 +239,7 @@ node_stack(char *buf, size_t len, char *err, size_t errlen)
 		}
 		if (ns > 1) {
 			/* the old name: shard 0's process, or chat.route.0 */
-			if (!here || own != 0)
+			if (!here || own != 0 || by_lease(i))
 				ADD("%-12s %-9s %s\n", nm, "-",
 				    services[i].attach);
 			continue;
