@@ -98,6 +98,8 @@ main(int argc, char **argv)
 	    route.nshards > 1 ? standby_feed_connect : NULL, NULL);
 	if (route.store == NULL)
 		fatalx(EXIT_USAGE, "socket path '%s' is too long", path);
+	if (route.nshards > 1)	/* feed lines read without jv */
+		ipc_client_raw_events(route.store, feed_line);
 	long long maxline = conf_int("ipc_max_line");
 	size_t max = maxline > 0 ? (size_t)maxline : 0;
 	char name[32], alias[512];

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ipc.h"
+#include "jflat.h"
 #include "json.h"
 #include "log.h"
 #include "route.h"
@@ -239,6 +240,25 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 		dispatch(p, line, len);
 }
 
+/* The message path's requests, read without jv: msg.send (send.c) and
+ * route.fanout (shards.c).  1 if one of them took the line. */
+static int
+fast_path(struct peer *p, const char *line, size_t len)
+{
+	struct jflat f;
+	const char *op;
+	size_t oplen;
+
+	if (jflat_parse(&f, line, len) == -1 ||
+	    (op = jflat_str(&f, "op", &oplen)) == NULL)
+		return 0;
+	if (oplen == 8 && memcmp(op, "msg.send", 8) == 0)
+		return send_msg_flat(p, &f);
+	if (oplen == 12 && memcmp(op, "route.fanout", 12) == 0)
+		return shards_fanout_flat(p, &f);
+	return 0;
+}
+
 static void
 dispatch(struct peer *p, const char *line, size_t len)
 {
@@ -247,8 +267,8 @@ dispatch(struct peer *p, const char *line, size_t len)
 	const char *name;
 	jv v;
 
-	if (send_msg_line(p, line, len))
-		return;		/* msg.send, read without jv (send.c) */
+	if (fast_path(p, line, len))
+		return;
 	v = json_parse_object(line, len, err, sizeof(err));
 	if (!jv_is_valid(v)) {
 		log_warnx("%s: %s", ipc_conn_name(c), err);

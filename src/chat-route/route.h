@@ -31,6 +31,8 @@
 #include "../chatd/strmap.h"	/* shared with chatd */
 
 struct ipc_conn;
+struct jflat;
+struct jflat_val;
 
 /* A connection to chat-route: a chatd once it says hello, or any client
  * (chat-api, chatctl).  Reference counted: a reply still due holds one. */
@@ -101,9 +103,10 @@ void peer_send(struct peer *p, const char *line, size_t len);
 /* send.c */
 /* msg.send from chatd p; req is consumed, id is the request's "id". */
 void send_msg(struct peer *p, jv req, jv id);
-/* The same without jv, for a well-formed msg.send line: 1 if it took the
- * line, 0 if it is not one (then parse it and call send_msg). */
-int send_msg_line(struct peer *p, const char *line, size_t len);
+/* The same without jv, for a msg.send line scanned as f (lib/jflat.h; the
+ * caller checked its op): 1 if it took the line, 0 if the jv way must
+ * judge it (then parse it and call send_msg). */
+int send_msg_flat(struct peer *p, const struct jflat *f);
 /*
  * Delivers frame[0..flen) to the online devices of the users in the JSON
  * array users (borrowed), except skip_user's device skip_device (both may
@@ -113,7 +116,11 @@ int send_msg_line(struct peer *p, const char *line, size_t len);
  */
 size_t fanout(jv users, const char *skip_user, const char *skip_device,
     const char *mid, const char *frame, size_t flen);
-/* With shards: deliveries sent late (dups 0), or skipped as sent (1). */
+/* The same for users given as a JSON array's text (a jflat value), with no
+ * jv: an element that is not a plain string of a user's length is no user
+ * and is skipped. */
+size_t fanout_raw(const struct jflat_val *users, const char *skip_user,
+    const char *skip_device, const char *mid, const char *frame, size_t flen);
 
 /* relay.c */
 void relay_typing(struct peer *p, jv ev);
@@ -152,6 +159,10 @@ void ops_free(struct ev_loop *loop);
 /* feed.c: with shards, chat-store's feed of this shard's messages */
 /* The store client (re)connected: opens the feed (ipc_connect_fn). */
 void feed_connect(void *arg);
+/* A feed line read as bytes, with no jv (ipc_raw_event_fn): 1 if it took
+ * it, 0 to have it parsed and given to feed_event (a line the scanner
+ * does not take, any other event, or a shard we do not own: standby.c). */
+int feed_line(void *arg, const char *line, size_t len);
 /* An event from chat-store: a fed message is delivered (ipc_event_fn). */
 void feed_event(void *arg, jv ev, const char *line, size_t len);
 /* Adds the feed's counters to a status reply (consumes and returns r). */
@@ -181,6 +192,9 @@ void shards_forward(jv users, const char *skip_user, const char *skip_device,
  * (the frame is taken from them).  req and id consumed. */
 void shards_op_fanout(struct peer *p, jv req, jv id, const char *line,
     size_t len);
+/* The same without jv, for a route.fanout line scanned as f (its op
+ * checked): 1 if it took and answered it, 0 if shards_op_fanout must. */
+int shards_fanout_flat(struct peer *p, const struct jflat *f);
 jv shards_status(jv r);
 
 /* jslog.c */

@@ -22,7 +22,7 @@
  * costs one frame and one line per chatd, not one per member.  Request
  * contexts come from a free list.
  *
- * The fast path (send_msg_line) never builds a jv: the request is scanned
+ * The fast path (send_msg_flat) never builds a jv: the request is scanned
  * in place (lib/jflat.h), the body is carried as the JSON text the client
  * wrote, msg.append goes out and its reply comes back as bytes
  * (ipc_call_raw), and the ack and frame are written by hand.  A line it
@@ -146,8 +146,7 @@ fanout(jv users, const char *skip_user, const char *skip_device,
 	return fan_end(&fa, frame, flen);
 }
 
-/* fanout over a JSON array value as text (user names need no escapes). */
-static size_t
+size_t
 fanout_raw(const struct jflat_val *users, const char *skip_user,
     const char *skip_device, const char *mid, const char *frame, size_t flen)
 {
@@ -593,19 +592,14 @@ take_fields(struct sendctx *x, const struct jflat *f)
 }
 
 int
-send_msg_line(struct peer *p, const char *req, size_t len)
+send_msg_flat(struct peer *p, const struct jflat *f)
 {
-	struct jflat f;
 	struct sendctx *x;
-	const char *op;
-	size_t oplen;
 	char hex[ID_HEX_LEN + 1];
 
-	if (jflat_parse(&f, req, len) == -1 ||
-	    (op = jflat_str(&f, "op", &oplen)) == NULL || oplen != 8 ||
-	    memcmp(op, "msg.send", 8) != 0 || (x = ctx_get(p)) == NULL)
+	if ((x = ctx_get(p)) == NULL)
 		return 0;
-	if (take_fields(x, &f) == -1) {
+	if (take_fields(x, f) == -1) {
 		ctx_free(x);
 		return 0;
 	}

@@ -8,25 +8,19 @@
  * exactly its users' devices; hello and load go to every shard, so any
  * shard can answer chatd.list and relay a logout kick.
  *
- * A send appended here is delivered here to the recipients of this shard
- * (the sender's other devices among them); the recipients of each other
- * shard j get one route.fanout request on a client to route-j carrying
- * the frame, which shard j delivers to its online devices and hands to
- * chat-push for its offline ones (only j knows who of them is online).
- * The sender's ack waits until every such request is answered: an acked
- * message is then in the hands of every recipient's shard, and a shard
- * killed between the append and its fan-out has not acked, so chatd
- * resends, the store answers dup, and the fan-out runs again.  The
+ * Messages reach the recipients' shards through chat-store's feed, in id
+ * order (feed.c).  What crosses shards here is route.fanout: shard j
+ * gets one request on a client to route-j carrying a frame for its users
+ * among the recipients, which it writes to their online devices; typing
+ * uses it, and a request with a "mid" (a message, as the first version
+ * forwarded them) is handed to chat-push for j's offline users too.  The
  * clients resend what was unanswered after a reconnect, so a restarted or
- * taken-over shard j still gets it.
+ * taken-over shard j still gets it.  A route.fanout line is read without
+ * jv (shards_fanout_flat), its frame passed on as the bytes it came as.
  *
  * Ids: with shards, the store assigns each message's id when it writes it
  * (msg.append without "mid"), so ids grow in commit order across shards
- * and every inbox is written in id order.  Deliveries to one user can
- * still arrive out of order (a forward from shard k behind shard j's own
- * later message): fan-out keeps, per online user, the newest id sent and
- * the last few, and marks an older id it has not sent "late", which chatd
- * writes although it is below the device's newest (send.c, fan_user).
+ * and every inbox, and every feed, is in id order.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +28,7 @@
 
 #include "conf.h"
 #include "ipc.h"
+#include "jflat.h"
 #include "json.h"
 #include "log.h"
 #include "route.h"
@@ -249,6 +244,73 @@ out:
 	free(lists);
 }
 
+/* A forwarded message's push work: frame f's sender and target, users
+ * ours (both borrowed). */
+static void
+push_forwarded(jv f, jv users, const char *mid)
+{
+	const char *to = json_str(f, "to", NULL);
+	const char *group = json_str(f, "group", NULL);
+	int64_t ts = 0;
+
+	json_int(f, "ts", &ts);
+	if (json_str(f, "from", NULL) == NULL || (to == NULL && group == NULL))
+		return;
+	jv pr = jv_object_set(jv_object_set(jv_object_set(jv_object(),
+	    jv_string("user"), jv_string(json_str(f, "from", NULL))),
+	    jv_string(to ? "to" : "group"), jv_string(to ? to : group)),
+	    jv_string("body"), jv_object_get(jv_copy(f), jv_string("body")));
+	push_message(pr, users, mid, ts);
+	jv_free(pr);
+}
+
+/* An optional plain string member into out: 0 (absent: out is ""), 1, or
+ * -1 if it is there but not a string of at most outlen - 1 bytes without
+ * escapes. */
+static int
+opt_str(const struct jflat *f, const char *key, char *out, size_t outlen)
+{
+	out[0] = '\0';
+	if (jflat_get(f, key) == NULL)
+		return 0;
+	return jflat_strcpy(f, key, out, outlen) == 0 ? 1 : -1;
+}
+
+int
+shards_fanout_flat(struct peer *p, const struct jflat *f)
+{
+	const struct jflat_val *users = jflat_get(f, "users");
+	const struct jflat_val *frame = jflat_get(f, "frame");
+	const struct jflat_val *id = jflat_get(f, "id");
+	char su[40], sd[72], mid[ID_HEX_LEN + 1], ok[48];
+	int hsu, hsd, hmid;
+	uint64_t m;
+
+	/* anything odd, the jv way answers (or refuses) it */
+	if (users == NULL || users->type != JF_ARRAY || frame == NULL ||
+	    frame->type != JF_OBJECT || id == NULL || id->type != JF_NUMBER ||
+	    id->len > 24 || (hsu = opt_str(f, "skip_user", su, sizeof(su))) ==
+	    -1 || (hsd = opt_str(f, "skip_device", sd, sizeof(sd))) == -1 ||
+	    (hmid = opt_str(f, "mid", mid, sizeof(mid))) == -1 ||
+	    (hmid && id_parse(mid, strlen(mid), &m) == -1))
+		return 0;
+	n.fanouts_in++;
+	fanout_raw(users, hsu ? su : NULL, hsd ? sd : NULL, hmid ? mid : NULL,
+	    frame->p, frame->len);
+	if (hmid && jflat_bool(f, "push", 0)) {
+		jv fj = jv_parse_sized(frame->p, (int)frame->len);
+		jv uj = jv_parse_sized(users->p, (int)users->len);
+		push_forwarded(fj, uj, mid);
+		jv_free(uj);
+		jv_free(fj);
+	}
+	snprintf(ok, sizeof(ok), "{\"id\":%.*s,\"ok\":true}", (int)id->len,
+	    id->p);
+	if (p->conn != NULL)
+		ipc_send(p->conn, ok, strlen(ok));
+	return 1;
+}
+
 /* route.fanout from another shard: deliver to ours, push the offline. */
 void
 shards_op_fanout(struct peer *p, jv req, jv id, const char *line, size_t len)
@@ -281,19 +343,7 @@ shards_op_fanout(struct peer *p, jv req, jv id, const char *line, size_t len)
 	    json_str(req, "skip_device", NULL), mid, fp, flen);
 	if (mid != NULL && json_bool(req, "push", 0)) {
 		jv f = jv_parse_sized(fp, (int)flen);
-		const char *to = json_str(f, "to", NULL);
-		const char *group = json_str(f, "group", NULL);
-		int64_t ts = 0;
-		json_int(f, "ts", &ts);
-		if (json_str(f, "from", NULL) != NULL && (to || group)) {
-			jv pr = jv_object_set(jv_object_set(jv_object_set(
-			    jv_object(), jv_string("user"), jv_string(json_str(
-			    f, "from", NULL))), jv_string(to ? "to" : "group"),
-			    jv_string(to ? to : group)), jv_string("body"),
-			    jv_object_get(jv_copy(f), jv_string("body")));
-			push_message(pr, users, mid, ts);
-			jv_free(pr);
-		}
+		push_forwarded(f, users, mid);
 		jv_free(f);
 	}
 	jv_free(users);
