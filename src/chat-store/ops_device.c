@@ -3,12 +3,19 @@
  * generation (logout bumps it, so every token made before dies), its
  * cursor (the newest message id it holds; it only moves forward) and its
  * push registration.
+ *
+ * cursor.set (about one a second per device) rewrites only the 16 hex
+ * digits of the stored cursor in the record's own text, found with
+ * lib/jflat: parsing the record with jq and dumping it again was 3-6% of
+ * the store's CPU at 10k msg/s.  A record it cannot read that way takes
+ * the jq path.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "id.h"
+#include "jflat.h"
 #include "json.h"
 #include "util.h"
 #include "keys.h"
@@ -191,6 +198,35 @@ op_device_list(struct op_ctx *c)
 	return jv_object_set(jv_object(), jv_string("devices"), d.list);
 }
 
+/*
+ * cursor.set on the record's text v[0..vlen): 1 with hex set to the cursor
+ * now stored (the new one staged if it is newer), or 0 if the text is not
+ * an object whose "cursor" is 16 hex digits (then the jq path decides).
+ */
+static int
+cursor_set_text(struct op_ctx *c, const struct skey *k, char *v, size_t vlen,
+    uint64_t id, char hex[ID_HEX_LEN + 1])
+{
+	struct jflat f;
+	const char *cur;
+	size_t clen;
+	uint64_t old;
+
+	if (jflat_parse(&f, v, vlen) == -1 ||
+	    (cur = jflat_str(&f, "cursor", &clen)) == NULL ||
+	    clen != ID_HEX_LEN || id_parse(cur, clen, &old) == -1)
+		return 0;
+	if (id <= old) {
+		id_format(old, hex);
+		return 1;
+	}
+	id_format(id, hex);
+	/* same length, so every other byte of the record stays as it was */
+	memcpy(v + (cur - v), hex, ID_HEX_LEN);
+	tx_put(c->tx, k->b, k->len, v, vlen);
+	return 1;
+}
+
 jv
 op_cursor_set(struct op_ctx *c)
 {
@@ -198,15 +234,32 @@ op_cursor_set(struct op_ctx *c)
 	struct skey k;
 	uint64_t id, old = 0;
 	jv rec, cj;
-	char hex[ID_HEX_LEN + 1];
+	char hex[ID_HEX_LEN + 1], *v;
+	size_t vlen;
+	int r;
 
-	if (load_device(c, &user, &device, &k, &rec) == -1)
+	if (op_user_field(c, "user", &user) == -1 ||
+	    device_field(c, &device) == -1)
 		return jv_invalid();
+	key_device(&k, user, device);
+	if ((r = tx_get(c->tx, k.b, k.len, &v, &vlen)) != 1) {
+		if (r == -1)
+			return op_read_error(c);
+		return op_fail(c, "not_found", "no device '%s' of user '%s'",
+		    device, user);
+	}
 	if (op_msgid_field(c, cursor_fields, &id) != 1) {
-		jv_free(rec);
+		free(v);
 		return c->code ? jv_invalid() : op_fail(c, "bad_request",
 		    "missing field 'cursor' (a message id)");
 	}
+	r = cursor_set_text(c, &k, v, vlen, id, hex);
+	free(v);
+	if (r == 1)
+		return jv_object_set(jv_object(), jv_string("cursor"),
+		    jv_string(hex));
+	if (load_device(c, &user, &device, &k, &rec) == -1)
+		return jv_invalid();
 	cj = jv_object_get(jv_copy(rec), jv_string("cursor"));
 	cur = jv_get_kind(cj) == JV_KIND_STRING ? jv_string_value(cj) : NULL;
 	if (cur != NULL && id_parse(cur, strlen(cur), &old) == -1)
