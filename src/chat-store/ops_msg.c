@@ -382,20 +382,51 @@ apply_logged(struct op_ctx *c, const struct append_args *a,
 	return write_msg(c, a, o, xk, conv, a->mid, a->ts);
 }
 
+/* Appends s at p (no NUL); returns the end. */
+static char *
+cat(char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	return p + n;
+}
+
+/* v in decimal at p (no NUL; at most 20 bytes); returns the end.  In
+ * place of snprintf, which took 3% of the worker's instructions for the
+ * three numbers of a message. */
+static char *
+cat_dec(char *p, int64_t v)
+{
+	char tmp[20];
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	size_t n = 0;
+
+	if (v < 0)
+		*p++ = '-';
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
 /* Stages the message, its inbox entries (o->rcpt) and the dedupe record. */
 static int
 write_msg(struct op_ctx *c, const struct append_args *a, struct append_out *o,
     struct skey *xkp, const char *conv, uint64_t id, int64_t ts)
 {
 	const char *to = a->group ? NULL : a->target;
-	char num[24], val[CONV_MAX + 96];
+	char num[24], val[CONV_MAX + 128], *e;
 	struct skey k, xk = *xkp;
 	int i, n;
 
 	id_format(id, o->hex);
 	o->ts = ts;
 	o->dup = 0;
-	snprintf(num, sizeof(num), "%" PRId64, ts);
+	*cat_dec(num, ts) = '\0';
 	/* names, ids and conv need no escaping: all were checked above */
 	vb.len = 0;
 #define V(s) buf_adds(&vb, (s))
@@ -413,17 +444,20 @@ write_msg(struct op_ctx *c, const struct append_args *a, struct append_out *o,
 	key_msg(&k, conv, id);
 	tx_put(c->tx, k.b, k.len, vb.p, vb.len);
 
-	int vl = snprintf(val, sizeof(val), "{\"conv\":\"%s\"}", conv);
+	/* conv is shorter than CONV_MAX, the rest fixed or at most 20 */
+	e = cat(cat(cat(val, "{\"conv\":\""), conv), "\"}");
 	n = jv_array_length(jv_copy(o->rcpt));
 	for (i = 0; i < n; i++) {
 		jv u = jv_array_get(jv_copy(o->rcpt), i);
 		key_inbox(&k, jv_string_value(u), id);
-		tx_put(c->tx, k.b, k.len, val, (size_t)vl);
+		tx_put(c->tx, k.b, k.len, val, (size_t)(e - val));
 		jv_free(u);
 	}
-	vl = snprintf(val, sizeof(val), "{\"conv\":\"%s\",\"id\":\"%s\","
-	    "\"ts\":%s,\"at\":%" PRIu64 "}", conv, o->hex, num, c->now);
-	tx_put(c->tx, xk.b, xk.len, val, (size_t)vl);
+	e = cat(cat(cat(cat(cat(val, "{\"conv\":\""), conv), "\",\"id\":\""),
+	    o->hex), "\",\"ts\":");
+	e = cat_dec(cat(cat(e, num), ",\"at\":"), (int64_t)c->now);
+	*e++ = '}';
+	tx_put(c->tx, xk.b, xk.len, val, (size_t)(e - val));
 	__atomic_add_fetch(&c->stats->appends, 1, __ATOMIC_RELAXED);
 	return 0;
 }
