@@ -1,15 +1,17 @@
 #!/usr/bin/env bats
 # tests/run: alone (lease TTL timing)
-# A standby by lease for sharded route shards (issue 10: "each shard owned
-# by one member ... and taken over when it dies"; "kill a whole node: its
-# clients resume on the other").  A three-server NATS cluster on loopback,
-# two nodes as chat-super node stacks: route_shards = 2, bus_leases =
-# route; node A (the store, route_shard 0) stands by for route-1, node B
-# (route_shard 1, node_services = route, chatd, api) for route-0.  Each
-# node runs both shards' chat-route (--name route-K-own --leased) under a
-# chat-bus serve --lease --tell; the lease's owner is the only one any
-# chatd reaches (every node's route-K is a session on chat.route.K), and
-# the only one that follows chat-store's feed.  tests/drivers/failover.py
+# A standby by lease for sharded route and presence shards (issue 10: "each
+# shard owned by one member ... and taken over when it dies"; "kill a whole
+# node: its clients resume on the other").  A three-server NATS cluster on
+# loopback, two nodes as chat-super node stacks: route_shards =
+# presence_shards = 2, bus_leases = route, presence; node A (the store,
+# shards 0) stands by for route-1 and presence-1, node B (shards 1,
+# node_services = route, presence, chatd, api) for route-0 and presence-0.
+# Each node runs both shards' chat-route and presenced (--name
+# route-K-own --leased) under a chat-bus serve --lease --tell; the lease's
+# owner is the only one any chatd reaches (every node's route-K is a
+# session on chat.route.K), and the only one that follows chat-store's
+# feed (route) or stores and tells changes (presence).  tests/drivers/failover.py
 # is rshard.py with devices that move to the other chatd when theirs dies.
 
 load helpers
@@ -18,6 +20,7 @@ load checker/chaos
 
 DRV="$BATS_TEST_DIRNAME/drivers/failover.py"
 TTL=3
+PTIMEOUT=3
 
 setup() {
 	nats_have || skip "nats-server is not installed (make deps)"
@@ -67,10 +70,10 @@ start_nodes() {
 	A_PORT=$(free_port) B_PORT=$(free_port)
 	API_A=$(free_port) API_B=$(free_port)
 	export CHAT_RATE_LIMIT=100000 CHAT_RATE_BURST=100000
-	local common="route_shards = 2\nbus_leases = route\nbus_lease_ttl = $TTL\n"
-	printf "bus = %s\n${common}route_shard = 0\nnode_standby = route-1\nchatd_listen = 127.0.0.1:%s\napi_listen = 127.0.0.1:%s\n" \
+	local common="route_shards = 2\npresence_shards = 2\npresence_timeout = $PTIMEOUT\nbus_leases = route, presence\nbus_lease_ttl = $TTL\n"
+	printf "bus = %s\n${common}route_shard = 0\npresence_shard = 0\nnode_standby = route-1, presence-1\nchatd_listen = 127.0.0.1:%s\napi_listen = 127.0.0.1:%s\n" \
 	    "${NATS_URL[1]}" "$A_PORT" "$API_A" >> "$A_HOME/etc/chat.conf"
-	printf "bus = %s\n${common}route_shard = 1\nnode_standby = route-0\nnode_services = route, chatd, api\nnode_id = 2\nchatd_listen = 127.0.0.1:%s\napi_listen = 127.0.0.1:%s\n" \
+	printf "bus = %s\n${common}route_shard = 1\npresence_shard = 1\nnode_standby = route-0, presence-0\nnode_services = route, presence, chatd, api\nnode_id = 2\nchatd_listen = 127.0.0.1:%s\napi_listen = 127.0.0.1:%s\n" \
 	    "${NATS_URL[2]}" "$B_PORT" "$API_B" >> "$B_HOME/etc/chat.conf"
 	# one token secret for both (chat-api makes it unless it exists)
 	head -c 32 /dev/urandom > "$A_HOME/etc/secret"
@@ -87,6 +90,8 @@ start_nodes() {
 	URL_A="ws://127.0.0.1:$A_PORT/v1/ws" URL_B="ws://127.0.0.1:$B_PORT/v1/ws"
 	wait_until 30 owns "$A_RUN" route-0-own
 	wait_until 30 owns "$B_RUN" route-1-own
+	wait_until 30 owns "$A_RUN" presence-0-own
+	wait_until 30 owns "$B_RUN" presence-1-own
 	wait_until 30 knows_both "$A_RUN" route-0
 	wait_until 30 knows_both "$A_RUN" route-1
 	wait_until 30 knows_both "$B_RUN" route-1
@@ -106,6 +111,7 @@ drive() {
 	assert_output --partial "chat-bus --lease --tell --subject chat.route.1 serve route-1-own"
 	assert_output --partial "chat-bus --lease --tell --standby --subject chat.route.0 serve route-0-own"
 	assert_output --partial "chat-bus --session --subject chat.route.1 attach route-1"
+	assert_output --partial "CHAT_PRESENCE_SHARD=0 presenced --name presence-0-own --leased"
 	# the standbys hold nothing
 	[ "$(lease_of "$A_RUN" route-1-own | jq .owner)" = false ]
 	[ "$(lease_of "$B_RUN" route-0-own | jq .owner)" = false ]
@@ -160,4 +166,48 @@ b_pids() {
 	r=$(CHAT_RUN=$A_RUN ipc route-1-own '{"op":"status"}')
 	echo "$r"
 	[ "$(jqr "$r" .lease.gained)" = 1 ] && [ "$(jqr "$r" .fed)" -gt 0 ]
+}
+
+# super_prog RUN NAME: "pid state restarts" of that program of a node's
+# chat-super.
+super_prog() {
+	CHAT_RUN=$1 ipc super '{"op":"status"}' | jq -r --arg n "$2" \
+	    '.programs[] | select(.name == $n) | "\(.pid) \(.state) \(.restarts)"'
+}
+restarted() {
+	local s
+	s=$(super_prog "$1" "$2") || return 1
+	set -- $s "$3"
+	[ "$2" = up ] && [ "$1" != "$4" ] && [ "$3" -ge 1 ]
+}
+stored_online() {
+	[ "$(ipc store "{\"op\":\"presence.get\",\"users\":[\"$1\"]}" |
+	    jq -r '.presence[0].status')" = online ]
+}
+
+@test "lease: a presence standby restarted neither sweeps its shard's users offline nor stores anything while it does not own" {
+	start_nodes
+	hold="$BATS_TEST_TMPDIR/hold"
+	"$PY" "$DRV" hold-beat --url "$URL_A" --url2 "$URL_B" --progress "$hold" \
+	    --stop "$hold.stop" > "$BATS_TEST_TMPDIR/hold.out" 2>&1 &
+	track_pid $! driver
+	wait_until 60 test -s "$hold"
+	read -r x y < "$hold"
+	# y (shard 1) has two devices on B: online at its owner and stored
+	wait_until 30 stored_online "$y"
+	# A's standby for presence-1 starts again: a presenced's sweep, after
+	# presence_timeout + 1 s, sets offline the stored-online users that
+	# no chatd announced to it, and none announces to a standby
+	set -- $(super_prog "$A_RUN" presence-1-own)
+	kill -KILL "$1"
+	wait_until 60 restarted "$A_RUN" presence-1-own "$1"
+	wait_until 30 test "$(lease_of "$A_RUN" presence-1-own | jq .owner)" = false
+	nap $(( PTIMEOUT + 3 ))
+	r=$(CHAT_RUN=$A_RUN ipc presence-1-own '{"op":"status"}')
+	echo "$r"
+	[ "$(jqr "$r" .swept)" = 0 ]
+	[ "$(jqr "$r" .lease.owner)" = false ]
+	stored_online "$y"
+	owns "$B_RUN" presence-1-own
+	touch "$hold.stop"
 }

@@ -53,7 +53,7 @@ static const struct {
 	    "CHAT_ROUTE_SHARD", 1 },
 	{ "presence", "store", "presenced",
 	    "chat-bus --session attach presence", "presence_shards",
-	    "CHAT_PRESENCE_SHARD", 0 },
+	    "CHAT_PRESENCE_SHARD", 1 },
 	{ "push", "store", "chat-push", "chat-bus attach push", NULL, NULL, 0 },
 };
 

@@ -19,13 +19,15 @@
 #include "presenced.h"
 
 static const char usage[] =
-	"usage: presenced [--help]\n"
+	"usage: presenced [--name NAME] [--leased] [--help]\n"
 	"  tracks who is online for the stack in CHAT_HOME (default ./var):\n"
 	"  listens on $CHAT_RUN/presence.sock, persists through chat-store;\n"
 	"  presence_timeout (CHAT_PRESENCE_TIMEOUT) seconds of silence make a\n"
 	"  device offline.  With presence_shards N > 1 it owns the users of\n"
 	"  shard presence_shard (CHAT_PRESENCE_SHARD) and listens on\n"
-	"  $CHAT_RUN/presence-<shard>.sock\n";
+	"  $CHAT_RUN/presence-<shard>.sock; --name NAME: on NAME.sock instead;\n"
+	"  --leased: changes stored and told only while chat-bus serve --tell\n"
+	"  says this process owns the shard\n";
 
 static void
 on_open(struct ipc_conn *c)
@@ -79,11 +81,23 @@ main(int argc, char **argv)
 	struct ev_loop *loop = EV_DEFAULT;
 	ev_signal sigterm, sigint;
 
+	const char *own = NULL;
+	int leased = 0;
+
 	log_init("presenced");
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			fputs(usage, stdout);
 			return 0;
+		}
+		if (strcmp(argv[i], "--leased") == 0) {
+			leased = 1;
+			continue;
+		}
+		if (strcmp(argv[i], "--name") == 0 && i + 1 < argc &&
+		    *argv[i + 1] != '\0' && strchr(argv[i + 1], '/') == NULL) {
+			own = argv[++i];
+			continue;
 		}
 		fprintf(stderr, "presenced: unknown argument '%s'\n%s", argv[i],
 		    usage);
@@ -116,12 +130,14 @@ main(int argc, char **argv)
 	pres_state_init(loop, (double)timeout);
 	/* After a restart, chatds re-sync within a second or two; a user
 	 * the store calls online that none announced by then is offline. */
-	pres_store_init(loop, store, (double)timeout + 1.0);
+	pres_store_init(loop, store, (double)timeout + 1.0, leased);
 
 	pres_shard_init(loop, (unsigned)nshards, (unsigned)shard);
 
-	char sock[32] = "presence";
-	if (nshards > 1)
+	char sock[64] = "presence";
+	if (own != NULL)
+		snprintf(sock, sizeof(sock), "%s", own);
+	else if (nshards > 1)
 		snprintf(sock, sizeof(sock), "presence-%lld", shard);
 	conf_sock_path(sock, path, sizeof(path));
 	struct ipc_server *srv = ipc_listen(loop, path, (size_t)maxline, &h,

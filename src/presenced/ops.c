@@ -15,6 +15,7 @@
 #include "log.h"
 #include "util.h"
 #include "presenced.h"
+#include "standby.h"
 
 #define PRES_OPS(X)					\
 	X("ping",		op_ping)		\
@@ -79,6 +80,12 @@ pres_dispatch(struct pres_conn *pc, const char *line, size_t len)
 		jv_free(req);
 		log_warnx("%s: bad line: %s", ipc_conn_name(pc->ipc), err);
 		pres_reply(pc, json_error(jv_null(), "bad_request", err));
+		return;
+	}
+	if ((op = json_str(req, "ev", NULL)) != NULL &&
+	    strcmp(op, "lease") == 0) {	/* chat-bus serve --tell */
+		pres_standby_lease(req);
+		jv_free(req);
 		return;
 	}
 	jv id = jv_object_get(jv_copy(req), jv_string("id"));
@@ -165,7 +172,7 @@ op_status(struct pres_conn *pc, jv req, jv id)
 	NUM("notify_held", pres_stats.notify_held);
 	NUM("notify_dropped", pres_stats.notify_dropped);
 	NUM("notify_errors", pres_stats.notify_errors);
-	pres_reply(pc, pres_shard_status(r));
+	pres_reply(pc, pres_standby_status(pres_shard_status(r)));
 }
 
 int

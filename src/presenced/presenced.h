@@ -13,7 +13,8 @@
  * the sweep after a restart), query.c (presence.query and presence.friends,
  * with their friend and group checks), ops.c (the op table), batch.c
  * (the heartbeat line's fast parser), shard.c (presence_shards: which users
- * are ours, and presence.notify between shards), table.c.
+ * are ours, and presence.notify between shards), standby.c (a shard held
+ * by lease), table.c.
  */
 #ifndef PRESENCED_H
 #define PRESENCED_H
@@ -126,8 +127,9 @@ unsigned long pres_nonline(void);
 jv pres_entry(const struct pres_user *u);
 
 /* store.c */
+/* leased: the sweep and publishing wait for the lease (standby.c). */
 void pres_store_init(struct ev_loop *loop, struct ipc_client *store,
-    double sweep_after);
+    double sweep_after, int leased);
 /* Queues u for loading its stored status (batched per loop turn). */
 void pres_load(struct pres_user *u);
 /* Persists u's new shown status and, with tell, pushes it to its mutual

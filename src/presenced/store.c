@@ -15,7 +15,9 @@
  *
  * Sweep: after a restart, users the store still calls online but that no
  * chatd announced within presence_timeout are set offline, once (only
- * this shard's users: another shard owns the rest, see shard.c).
+ * this shard's users: another shard owns the rest, see shard.c).  With
+ * --leased, changes are published and the sweep runs only while the shard
+ * is ours (standby.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include "log.h"
 #include "util.h"
 #include "presenced.h"
+#include "standby.h"
 
 #define LOAD_MAX	1000	/* chat-store's presence.get limit */
 #define SWEEP_PAGE	1000
@@ -329,6 +332,10 @@ pump(void)
 void
 pres_publish(struct pres_user *u, int tell)
 {
+	if (!pres_standby_owning()) {
+		pres_standby_skipped();
+		return;
+	}
 	struct pub *p = calloc(1, sizeof(*p));
 
 	if (p == NULL) {
@@ -419,12 +426,26 @@ on_sweep_timer(struct ev_loop *l, ev_timer *w, int revents)
 	sweep_page(NULL);
 }
 
+static void
+sweep_start(void)
+{
+	ev_timer_stop(loop, &sweep_timer);
+	ev_timer_start(loop, &sweep_timer);
+}
+
+static void
+sweep_stop(void)
+{
+	ev_timer_stop(loop, &sweep_timer);
+}
+
 void
-pres_store_init(struct ev_loop *l, struct ipc_client *cl, double sweep_after)
+pres_store_init(struct ev_loop *l, struct ipc_client *cl, double sweep_after,
+    int leased)
 {
 	loop = l;
 	store = cl;
 	ev_prepare_init(&load_flush, flush_loads);
 	ev_timer_init(&sweep_timer, on_sweep_timer, sweep_after, 0.0);
-	ev_timer_start(loop, &sweep_timer);
+	pres_standby_init(loop, leased, sweep_start, sweep_stop);
 }

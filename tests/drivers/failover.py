@@ -7,7 +7,8 @@ whole node killed, its clients resume on the other node).
 
 A device that fails to connect three times in a row to its chatd tries the
 other URL, resuming from the newest id it holds, as a client given two
-addresses would.
+addresses would.  One scenario of its own, hold-beat: rshard.py's hold
+with a heartbeat from each device every second (presence_timeout short).
 """
 import asyncio
 import os
@@ -49,6 +50,27 @@ async def keep_connected(c, st):
             st.reconnects += 1
 
 
+async def hold_beat(a, store):
+    """One device of a shard-0 user on A, two of a shard-1 user on B, each
+    sending {"type":"hb"} every second until --stop exists; --progress gets
+    their names once all are up."""
+    (x,), (y,) = rshard.pick("bx", 0, a.shards), rshard.pick("by", 1, a.shards)
+    rshard.make_users(store, [x, y])
+    held = [await rshard.dev(store, a.url, x),
+            await rshard.dev(store, a.url2, y),
+            await rshard.dev(store, a.url2, y)]
+    with open(a.progress, "w") as f:
+        f.write("%s %s\n" % (x, y))
+    while not os.path.exists(a.stop):
+        for c in held:
+            await c.send_raw('{"type":"hb"}')
+        await asyncio.sleep(1)
+    for c in held:
+        await c.close()
+    return {"held": len(held)}
+
+
 if __name__ == "__main__":
+    rshard.SCENARIOS["hold-beat"] = hold_beat
     rshard.keep_connected = keep_connected
     rshard.main()
