@@ -35,6 +35,7 @@
 
 #include <ev.h>
 
+#include "buf.h"
 #include "bus.h"
 #include "ipc.h"
 #include "log.h"
@@ -55,8 +56,7 @@ struct sess {
 	ev_tstamp	 last_in, last_out, next_open, open_wait;
 	struct ipc_conn	*c;		/* attach side */
 	struct lsock	*l;		/* serving side */
-	char		*buf;		/* attach: lines not yet published */
-	size_t		 buflen, bufcap;
+	struct buf	 out;		/* attach: lines not yet published */
 	int		 dirty;
 	char		 waiting[192];	/* draining: an open from its peer */
 	struct sess	*hnext, *prev, *next;
@@ -132,7 +132,7 @@ static void
 sess_free(struct sess *s)
 {
 	sess_unlink(s);
-	free(s->buf);
+	buf_free(&s->out);
 	free(s);
 }
 
@@ -153,7 +153,7 @@ on_drained(void *arg)
 	if (s->next)
 		s->next->prev = s->prev;
 	snprintf(peer, sizeof(peer), "%s", s->waiting);
-	free(s->buf);
+	buf_free(&s->out);
 	free(s);
 	if (peer[0] != '\0')
 		open_for(peer);
@@ -302,8 +302,8 @@ opened(struct sess *s, struct bus_msg *m, const char *kind)
 	s->open = 1;
 	S.st.opened++;
 	log_info("session %" PRIu64 " open with %s", s->id, s->peer);
-	if (s->buflen > 0 && send_lines(s, s->buf, s->buflen) == 0)
-		s->buflen = 0;
+	if (s->out.len > 0 && send_lines(s, s->out.p, s->out.len) == 0)
+		s->out.len = 0;
 }
 
 /* Everything that arrives on our session subjects. */
@@ -395,9 +395,9 @@ on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 		if (!s->dirty)
 			continue;
 		s->dirty = 0;
-		if (s->open && s->buflen > 0 &&
-		    send_lines(s, s->buf, s->buflen) == 0)
-			s->buflen = 0;
+		if (s->open && s->out.len > 0 &&
+		    send_lines(s, s->out.p, s->out.len) == 0)
+			s->out.len = 0;
 	}
 }
 
@@ -455,7 +455,7 @@ session_stop(void)
 		struct sess *s = S.draining;
 		S.draining = s->next;
 		lsock_close(s->l);	/* no on_drained now */
-		free(s->buf);
+		buf_free(&s->out);
 		free(s);
 	}
 	if (S.loop != NULL) {
@@ -555,25 +555,16 @@ on_line(struct ipc_conn *c, const char *line, size_t len)
 
 	if (s == NULL || attach_local_op(c, line, len))
 		return;
-	if (s->buflen + len + 1 > IPC_OUTBUF_MAX) {
+	if (s->out.len + len + 1 > IPC_OUTBUF_MAX) {
 		end(s, "the cluster is away and the buffer is full", 1);
 		return;
 	}
-	if (s->buflen + len + 1 > s->bufcap) {
-		size_t cap = s->bufcap ? s->bufcap : 4096;
-		while (cap < s->buflen + len + 1)
-			cap *= 2;
-		char *p = realloc(s->buf, cap);
-		if (p == NULL) {
-			end(s, "out of memory", 1);
-			return;
-		}
-		s->buf = p;
-		s->bufcap = cap;
+	if (buf_reserve(&s->out, len + 1) == -1) {
+		end(s, "out of memory", 1);
+		return;
 	}
-	memcpy(s->buf + s->buflen, line, len);
-	s->buf[s->buflen + len] = '\n';
-	s->buflen += len + 1;
+	buf_add(&s->out, line, len);
+	buf_add(&s->out, "\n", 1);
 	s->dirty = 1;
 }
 

@@ -24,6 +24,7 @@
 #include <jv.h>
 #include <libwebsockets.h>
 
+#include "buf.h"
 #include "alive.h"
 #include "strmap.h"
 #include "token.h"
@@ -106,8 +107,7 @@ struct conn {
 	int		 has_since;
 	int		 limited;	/* rate limited since the last good send */
 
-	char		*rx;		/* a message arriving in pieces */
-	size_t		 rxlen, rxcap;
+	struct buf	 rx;		/* a message arriving in pieces */
 
 	ev_timer	 auth_timer;
 	struct alive	 alive;		/* alive.c: PING and hangup */

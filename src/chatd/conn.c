@@ -68,7 +68,7 @@ conn_free(struct conn *c)
 		c->anext->aprev = c->aprev;
 	fq_clear(&c->out);
 	fq_clear(&c->held);
-	free(c->rx);
+	buf_free(&c->rx);
 	free(c);
 }
 
@@ -103,9 +103,7 @@ conn_closed(struct conn *c)
 	c->wsi = NULL;
 	fq_clear(&c->out);
 	fq_clear(&c->held);
-	free(c->rx);
-	c->rx = NULL;
-	c->rxlen = c->rxcap = 0;
+	buf_free(&c->rx);
 	chatd.conns--;
 	conn_unref(c);
 }

@@ -21,6 +21,7 @@
 
 #include <ev.h>
 
+#include "buf.h"
 #include "conf.h"
 #include "id.h"
 #include "ipc.h"
@@ -58,8 +59,8 @@ struct presence_link {
 	size_t			 nbuckets, ndev;
 	struct plent		*owed_head, *owed_tail;
 
-	char			*buf;		/* the batch being built */
-	size_t			 len, cap, nev;
+	struct buf		 out;		/* the batch being built */
+	size_t			 nev;
 	int			 need_sync;	/* connected: sync first */
 	ev_idle			 soon;		/* flush on this loop turn */
 	ev_timer		 tick;		/* flush beats within 100 ms */
@@ -157,22 +158,6 @@ owed_unlink(struct presence_link *pl, struct plent *e)
 
 /* The batch */
 
-static int
-buf_reserve(struct presence_link *pl, size_t more)
-{
-	if (pl->cap - pl->len >= more)
-		return 0;
-	size_t cap = pl->cap ? pl->cap : 4096;
-	while (cap - pl->len < more)
-		cap *= 2;
-	char *nb = realloc(pl->buf, cap);
-	if (nb == NULL)
-		return -1;
-	pl->buf = nb;
-	pl->cap = cap;
-	return 0;
-}
-
 static void sync_all(struct presence_link *pl);
 
 /* Starts the beat flush PL_FLUSH_EVERY from now.  The set matters: a
@@ -196,15 +181,13 @@ flush(struct presence_link *pl)
 		sync_all(pl);
 	if (pl->nev == 0)
 		return;
-	if (buf_reserve(pl, 3) == 0) {
-		memcpy(pl->buf + pl->len, "]}", 2);
-		pl->len += 2;
-		if (ipc_client_send_line(pl->cl, pl->buf, pl->len) == 0)
+	if (buf_add(&pl->out, "]}", 2) == 0) {
+		if (ipc_client_send_line(pl->cl, pl->out.p, pl->out.len) == 0)
 			pl->batches++;
 		else
 			pl->dropped += pl->nev;	/* the sync on connect */
 	}
-	pl->len = 0;
+	pl->out.len = 0;
 	pl->nev = 0;
 }
 
@@ -224,27 +207,24 @@ emit(struct presence_link *pl, const struct plent *e, const char *kind,
 	n = snprintf(ev, sizeof(ev), "%s{\"user\":\"%.*s\",\"device\":\"%s\","
 	    "\"kind\":\"%s\",\"ts\":%lld}", pl->nev ? "," : "", (int)e->ulen,
 	    e->key, e->key + e->ulen + 1, kind, (long long)ts);
-	if (pl->len + (size_t)n + 2 > PL_LINE_MAX)
+	if (pl->out.len + (size_t)n + 2 > PL_LINE_MAX)
 		flush(pl);
 	if (pl->nev == 0) {
 		int h = snprintf(ev, sizeof(ev), "{\"op\":\"presence.batch\","
 		    "\"chatd\":\"%s\",\"events\":[", pl->name);
-		if (buf_reserve(pl, (size_t)h) == -1) {
+		pl->out.len = 0;
+		if (buf_add(&pl->out, ev, (size_t)h) == -1) {
 			pl->dropped++;
 			return;
 		}
-		memcpy(pl->buf, ev, (size_t)h);
-		pl->len = (size_t)h;
 		n = snprintf(ev, sizeof(ev), "{\"user\":\"%.*s\",\"device\":"
 		    "\"%s\",\"kind\":\"%s\",\"ts\":%lld}", (int)e->ulen,
 		    e->key, e->key + e->ulen + 1, kind, (long long)ts);
 	}
-	if (buf_reserve(pl, (size_t)n) == -1) {
+	if (buf_add(&pl->out, ev, (size_t)n) == -1) {
 		pl->dropped++;
 		return;
 	}
-	memcpy(pl->buf + pl->len, ev, (size_t)n);
-	pl->len += (size_t)n;
 	pl->nev++;
 	pl->events++;
 	arm_tick(pl);
@@ -321,7 +301,7 @@ sync_all(struct presence_link *pl)
 	int seq = 0;
 
 	pl->need_sync = 0;
-	pl->len = pl->nev = 0;		/* the sync says it all */
+	pl->out.len = pl->nev = 0;		/* the sync says it all */
 	pl->syncs++;
 	for (size_t i = 0; i < pl->nbuckets; i++) {
 		for (struct plent *e = pl->buckets[i]; e; e = e->hnext) {
@@ -352,7 +332,7 @@ on_connect(void *arg)
 	struct presence_link *pl = arg;
 
 	pl->need_sync = 1;
-	pl->len = pl->nev = 0;
+	pl->out.len = pl->nev = 0;
 	ev_idle_start(pl->loop, &pl->soon);
 }
 
@@ -464,7 +444,7 @@ presence_link_free(struct presence_link *pl)
 		}
 	}
 	free(pl->buckets);
-	free(pl->buf);
+	buf_free(&pl->out);
 	free(pl);
 }
 

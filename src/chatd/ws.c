@@ -50,29 +50,19 @@ gather(struct conn *c, const char *in, size_t len, const char **msg,
 	size_t more = lws_remaining_packet_payload(c->wsi);
 	int whole = lws_is_final_fragment(c->wsi) && more == 0;
 
-	if (c->rxlen + len + more > chatd.max_frame)
+	if (c->rx.len + len + more > chatd.max_frame)
 		return -1;
-	if (c->rxlen == 0 && whole) {
+	if (c->rx.len == 0 && whole) {
 		*msg = in;
 		*msglen = len;
 		return 1;
 	}
-	if (c->rxlen + len > c->rxcap) {
-		size_t cap = c->rxcap ? c->rxcap : 4096;
-		while (cap < c->rxlen + len)
-			cap *= 2;
-		char *nb = realloc(c->rx, cap);
-		if (nb == NULL)
-			return -1;
-		c->rx = nb;
-		c->rxcap = cap;
-	}
-	memcpy(c->rx + c->rxlen, in, len);
-	c->rxlen += len;
+	if (buf_add(&c->rx, in, len) == -1)
+		return -1;
 	if (!whole)
 		return 0;
-	*msg = c->rx;
-	*msglen = c->rxlen;
+	*msg = c->rx.p;
+	*msglen = c->rx.len;
 	return 1;
 }
 
@@ -94,7 +84,7 @@ on_receive(struct conn *c, const char *in, size_t len)
 		/* Closed from WRITEABLE like any other close, the rest of the
 		 * frame read and dropped meanwhile: returning -1 here with
 		 * bytes of it still in lws's buffer lost the close frame. */
-		c->rxlen = 0;
+		c->rx.len = 0;
 		conn_close(c, CLOSE_TOO_BIG, why, 0);
 		return 0;
 	}
@@ -106,12 +96,9 @@ on_receive(struct conn *c, const char *in, size_t len)
 		    "accepted: send JSON in text frames");
 	else
 		frame_handle(c, msg, msglen);
-	c->rxlen = 0;
-	if (c->rxcap > 65536) {		/* do not keep a big buffer around */
-		free(c->rx);
-		c->rx = NULL;
-		c->rxcap = 0;
-	}
+	c->rx.len = 0;
+	if (c->rx.cap > 65536)		/* do not keep a big buffer around */
+		buf_free(&c->rx);
 	return 0;
 }
 
