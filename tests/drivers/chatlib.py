@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import socket
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -104,6 +105,24 @@ def seed_lines(names):
     return [json.dumps({"key": "u/" + u, "value": {
         "user": u, "display_name": u, "created_at": now,
         "hash": PASSWORD1_HASH}}) for u in names]
+
+
+def run_scenario(name, fn, a, store):
+    """Runs the async scenario fn(a, store) and exits: 0 after printing its
+    result as one JSON line (with scenario and ok), 1 after saying on
+    stderr why it failed (an AssertionError or a timeout).  os._exit, so
+    that tasks still pending make no noise and open sockets close at once."""
+    async def run_one():
+        try:
+            out = await fn(a, store)
+        except (AssertionError, asyncio.TimeoutError) as e:
+            print("%s: FAILED: %s" % (name, e or type(e).__name__),
+                  file=sys.stderr, flush=True)
+            os._exit(1)
+        print(json.dumps(dict(out or {}, scenario=name, ok=True)),
+              flush=True)
+        os._exit(0)
+    asyncio.run(run_one())
 
 
 def make_users(store, names, password="password1"):

@@ -18,7 +18,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chatlib import (Client, Ipc, RawWS, login, make_users,  # noqa: E402
-                     seed_lines)
+                     seed_lines, run_scenario)
 
 SCENARIOS = {}
 
@@ -538,11 +538,14 @@ class Stream:
         self.mismatch = 0       # a cid acked with two different ids
 
 
-async def keep_connected(c, st):
-    """Keeps c connected, resuming from the newest id it holds."""
+async def keep_connected(c, st, relocate=None):
+    """Keeps c connected, resuming from the newest id it holds.  Before each
+    reconnect, await relocate(c) if given: it may point c.url elsewhere."""
     c.up = asyncio.Event()
     backoff, first = 0.05, True
     while not st.finished:
+        if not first and relocate is not None:
+            await relocate(c)
         try:
             await c.connect(since=None if first else c.last)
         except Exception:
@@ -653,43 +656,66 @@ async def chaos(a, store):
     await asyncio.gather(pace.send(sa, "a-", to="bob"),
                          pace.send(sc, "c-", group=gid))
     await pace.finish(60)
-    sent = {cid: i for cid, i in st.acked.items()}
-    one = {i for cid, i in sent.items() if cid.startswith("a-")}
-    grp = {i for cid, i in sent.items() if cid.startswith("c-")}
-    want = {0: one | grp, 1: one | grp, 2: grp, 3: one | grp}
-    end = time.monotonic() + 30
+    sent = dict(st.acked)
+    one, grp = ids_of(sent, "a-"), ids_of(sent, "c-")
+    want = [one | grp, one | grp, grp, one | grp]
+    lost, phantom = await drain(st, sent, recv, want, everyone,
+                                keepers + [prog])
+    # Each cid stored once: bob's inbox holds both streams.
+    return verdict(st, sent, lost, phantom, everyone, "bob")
+
+
+def ids_of(sent, *prefixes):
+    """The ids acked for the cids that start with one of prefixes."""
+    return {i for cid, i in sent.items() if cid.startswith(prefixes)}
+
+
+async def drain(st, sent, recv, want, everyone, tasks, secs=30):
+    """The end of a stream scenario: waits up to secs for each receiver
+    recv[k] to hold the ids want[k], then closes every client and cancels
+    tasks.  Returns (lost, phantom): for each receiver ("user/device") how
+    many wanted ids it lacks, and how many ids receivers hold that nobody
+    acked."""
+    end = time.monotonic() + secs
     for k, c in enumerate(recv):
         while not want[k] <= c.ids and time.monotonic() < end:
             await asyncio.sleep(0.05)
     st.finished = True
     for c in everyone:
         await c.close()
-    for t in keepers + [prog]:
+    for t in tasks:
         t.cancel()
     lost = {"%s/%s" % (c.user, c.device[:6]): len(want[k] - c.ids)
             for k, c in enumerate(recv)}
     phantom = sum(len(c.ids - set(sent.values())) for c in recv)
-    # Each cid stored once: bob's inbox holds both streams.
-    return verdict(st, sent, lost, phantom, everyone, "bob")
+    return lost, phantom
 
 
-def verdict(st, sent, lost, phantom, everyone, holder):
-    """The scenario's figures, printed on stderr and returned; checks that
-    nothing acked was lost, nothing surfaced twice or out of order, and
-    that holder's inbox holds every acked cid exactly once."""
-    # A new socket: chat-store may have been restarted under us.
+def inbox_cids(holder, counts=None):
+    """How many times each cid stands in holder's inbox, added to counts
+    (a dict, returned).  A new socket: chat-store may have been restarted
+    under the scenario."""
     store = Ipc("store")
-    stored, after = {}, None
+    counts = {} if counts is None else counts
+    after = None
     while True:
         kw = {"user": holder, "limit": 1000}
         if after:
             kw["after"] = after
         r = store.ok("inbox.read", **kw)
         for m in r["messages"]:
-            stored[m["cid"]] = stored.get(m["cid"], 0) + 1
+            counts[m["cid"]] = counts.get(m["cid"], 0) + 1
             after = m["id"]
         if not r["more"]:
             break
+    return counts
+
+
+def verdict(st, sent, lost, phantom, everyone, holder):
+    """The scenario's figures, printed on stderr and returned; checks that
+    nothing acked was lost, nothing surfaced twice or out of order, and
+    that holder's inbox holds every acked cid exactly once."""
+    stored = inbox_cids(holder)
     twice = sum(1 for n in stored.values() if n > 1)
     dups = sum(c.dups for c in everyone)
     order = sum(c.order for c in everyone)
@@ -771,18 +797,7 @@ def main():
         return
     store = Ipc("store")
 
-    async def run_one():
-        try:
-            out = await SCENARIOS[a.scenario](a, store)
-        except (AssertionError, asyncio.TimeoutError) as e:
-            print("%s: FAILED: %s" % (a.scenario, e or type(e).__name__),
-                  file=sys.stderr)
-            sys.stderr.flush()
-            os._exit(1)     # no noise from the tasks still pending
-        print(json.dumps(dict(out or {}, scenario=a.scenario, ok=True)))
-        sys.stdout.flush()
-        os._exit(0)     # open sockets close with the process, at once
-    asyncio.run(run_one())
+    run_scenario(a.scenario, SCENARIOS[a.scenario], a, store)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chatlib import Client, Ipc, login, make_users  # noqa: E402
-from msgtest import (Pacer, Stream, check, keep_connected,  # noqa: E402
-                     start_all, uniq, verdict, write_progress)
+from msgtest import (Pacer, Stream, check, drain, ids_of,  # noqa: E402
+                     keep_connected, start_all, uniq, verdict,
+                     write_progress)
 
 SCENARIOS = {}
 
@@ -123,23 +124,11 @@ async def stream(a, store):
                          pace.send(sc, "c-", group=gid))
     await pace.finish(90)
     sent = dict(st.acked)
-    ab = {i for c, i in sent.items() if c.startswith("a-")}
-    ba = {i for c, i in sent.items() if c.startswith("b-")}
-    grp = {i for c, i in sent.items() if c.startswith("c-")}
+    every = ids_of(sent, "a-", "b-", "c-")
     # what each receiver must hold (a sender's other devices get copies)
-    want = [ab | ba | grp, ab | ba | grp, ba | ab | grp, ba | ab | grp, grp]
-    end = time.monotonic() + 40
-    for k, c in enumerate(recv):
-        while not want[k] <= c.ids and time.monotonic() < end:
-            await asyncio.sleep(0.05)
-    st.finished = True
-    for c in everyone:
-        await c.close()
-    for t in keepers + [prog]:
-        t.cancel()
-    lost = {"%s/%s" % (c.user, c.device[:6]): len(want[k] - c.ids)
-            for k, c in enumerate(recv)}
-    phantom = sum(len(c.ids - set(sent.values())) for c in recv)
+    want = [every, every, every, every, ids_of(sent, "c-")]
+    lost, phantom = await drain(st, sent, recv, want, everyone,
+                                keepers + [prog], secs=40)
     return verdict(st, sent, lost, phantom, everyone, bo_u)
 
 
@@ -156,32 +145,19 @@ def discover(apis, tok):
     return None
 
 
-async def keep_discovering(c, st, apis):
+def keep_discovering(c, st, apis):
     """As msgtest's keep_connected, but after a loss the device asks
     /v1/discover (each node's chat-api in turn) where to go, so a device
     whose chatd died moves to a live one and resumes from its newest id."""
-    c.up = asyncio.Event()
     c.moves = 0
-    backoff, first = 0.05, True
-    loop = asyncio.get_running_loop()
-    while not st.finished:
-        if not first:
-            url = await loop.run_in_executor(None, discover, apis, c.tok)
-            if url and url != c.url:
-                c.url = url
-                c.moves += 1
-        try:
-            await c.connect(since=None if first else c.last)
-        except Exception:
-            await asyncio.sleep(backoff)
-            backoff = min(1.0, backoff * 2)
-            continue
-        first, backoff = False, 0.05
-        c.up.set()
-        await c.reader
-        c.up.clear()
-        if not st.finished:
-            st.reconnects += 1
+
+    async def relocate(c):
+        loop = asyncio.get_running_loop()
+        url = await loop.run_in_executor(None, discover, apis, c.tok)
+        if url and url != c.url:
+            c.url = url
+            c.moves += 1
+    return keep_connected(c, st, relocate)
 
 
 @scenario
@@ -210,21 +186,9 @@ async def failover(a, store):
                          pace.send(sd, "d-", to=bo_u))
     await pace.finish(90)
     sent = dict(st.acked)
-    ac = {i for c, i in sent.items() if c.startswith("a-")}
-    grp = {i for c, i in sent.items() if c.startswith("g-")}
-    db = {i for c, i in sent.items() if c.startswith("d-")}
-    want = [grp | db, ac | grp]
-    end = time.monotonic() + 40
-    for k, c in enumerate(recv):
-        while not want[k] <= c.ids and time.monotonic() < end:
-            await asyncio.sleep(0.05)
-    st.finished = True
-    for c in everyone:
-        await c.close()
-    for t in keepers + [prog]:
-        t.cancel()
-    lost = {c.user: len(want[k] - c.ids) for k, c in enumerate(recv)}
-    phantom = sum(len(c.ids - set(sent.values())) for c in recv)
+    want = [ids_of(sent, "g-", "d-"), ids_of(sent, "a-", "g-")]
+    lost, phantom = await drain(st, sent, recv, want, everyone,
+                                keepers + [prog], secs=40)
     out = {"acked": len(sent), "lost": lost, "phantom": phantom,
            "dups": sum(c.dups for c in everyone),
            "order": sum(c.order for c in everyone),

@@ -34,7 +34,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chatlib import Client, Ipc, login, make_users  # noqa: E402
+from chatlib import Client, Ipc, login, make_users, run_scenario  # noqa: E402
 
 NSHARDS = 2
 
@@ -434,17 +434,7 @@ def main():
     a = p.parse_args()
     store = Ipc("store")
 
-    async def run_one():
-        try:
-            out = await SCENARIOS[a.scenario](a, store)
-        except (AssertionError, asyncio.TimeoutError) as e:
-            print("%s: FAILED: %s" % (a.scenario, e or type(e).__name__),
-                  file=sys.stderr, flush=True)
-            os._exit(1)
-        print(json.dumps(dict(out or {}, scenario=a.scenario, ok=True)),
-              flush=True)
-        os._exit(0)
-    asyncio.run(run_one())
+    run_scenario(a.scenario, SCENARIOS[a.scenario], a, store)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,11 @@ stderr if anything is not as expected.
 """
 import argparse
 import asyncio
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chatlib import Client, Ipc, login  # noqa: E402
+from chatlib import Client, Ipc, login, run_scenario  # noqa: E402
 
 
 async def device(store, url, user):
@@ -62,18 +61,7 @@ def main():
     a = p.parse_args()
     store = Ipc("store")
 
-    async def run():
-        try:
-            out = await (send if a.cmd == "send" else online)(a, store)
-        except (AssertionError, asyncio.TimeoutError) as e:
-            print("%s: FAILED: %s" % (a.cmd, e or type(e).__name__),
-                  file=sys.stderr)
-            sys.stderr.flush()
-            os._exit(1)
-        print(json.dumps(out))
-        sys.stdout.flush()
-        os._exit(0)
-    asyncio.run(run())
+    run_scenario(a.cmd, (send if a.cmd == "send" else online), a, store)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chatlib import Client, Ipc, login, make_users  # noqa: E402
+from chatlib import Client, Ipc, login, make_users, run_scenario  # noqa: E402
 import msgtest  # noqa: E402
-from msgtest import (Pacer, Stream, check, keep_connected,  # noqa: E402
-                     start_all, write_progress)
+from msgtest import (Pacer, Stream, check, drain, ids_of,  # noqa: E402
+                     inbox_cids, keep_connected, start_all, write_progress)
 
 SCENARIOS = {}
 
@@ -233,38 +233,14 @@ async def chaos(a, store):
                          pace.send(snd1, "h-", group=gid))
     await pace.finish(60)
     sent = dict(st.acked)
-
-    def ids(*pre):
-        return {i for cid, i in sent.items() if cid.split("-")[0] in pre}
-    want = [ids("b", "g", "h"), ids("b", "g", "h"), ids("a", "g", "h"),
-            ids("a", "g", "h"), ids("a", "g", "h")]
-    end = time.monotonic() + 30
-    for k, c in enumerate(rc):
-        while not want[k] <= c.ids and time.monotonic() < end:
-            await asyncio.sleep(0.05)
-    st.finished = True
-    for c in everyone:
-        await c.close()
-    for t in keepers + [prog]:
-        t.cancel()
-    lost = {"%s/%s" % (c.user, c.device[:6]): len(want[k] - c.ids)
-            for k, c in enumerate(rc)}
-    phantom = sum(len(c.ids - set(sent.values())) for c in rc)
+    to_r0 = ids_of(sent, "b-", "g-", "h-")
+    to_r1 = ids_of(sent, "a-", "g-", "h-")
+    want = [to_r0, to_r0, to_r1, to_r1, to_r1]
+    lost, phantom = await drain(st, sent, rc, want, everyone,
+                                keepers + [prog])
     dups = sum(c.dups for c in everyone)
     order = sum(id_order(c) for c in everyone)
-    stored = {}
-    for holder in (r0, r1):
-        after = None
-        while True:
-            kw = {"user": holder, "limit": 1000}
-            if after:
-                kw["after"] = after
-            r = Ipc("store").ok("inbox.read", **kw)
-            for m in r["messages"]:
-                stored[m["cid"]] = stored.get(m["cid"], 0) + 1
-                after = m["id"]
-            if not r["more"]:
-                break
+    stored = inbox_cids(r1, inbox_cids(r0))
     # r0 holds b g h, r1 holds a g h: g and h twice over the two inboxes
     twice = sum(1 for cid, k in stored.items()
                 if k > (2 if cid[0] in "gh" else 1))
@@ -344,18 +320,7 @@ def main():
         return
     store = Ipc("store")
 
-    async def run_one():
-        try:
-            out = await SCENARIOS[a.scenario](a, store)
-        except (AssertionError, asyncio.TimeoutError) as e:
-            print("%s: FAILED: %s" % (a.scenario, e or type(e).__name__),
-                  file=sys.stderr)
-            sys.stderr.flush()
-            os._exit(1)
-        print(json.dumps(dict(out or {}, scenario=a.scenario, ok=True)))
-        sys.stdout.flush()
-        os._exit(0)
-    asyncio.run(run_one())
+    run_scenario(a.scenario, SCENARIOS[a.scenario], a, store)
 
 
 if __name__ == "__main__":
