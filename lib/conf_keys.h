@@ -6,6 +6,7 @@
 X(node_id,            "0",                "message id node number, 0..1023")
 X(store_sync,         "true",             "chat-store syncs every write before it answers")
 X(store_paranoid,     "true",             "LevelDB paranoid_checks: refuse a corrupt database")
+X(store_compress,     "true",             "chat-store writes LevelDB table blocks snappy-compressed; false: plain (less CPU, about 2.3 times the disk)")
 X(password_cost,      "5",                "yescrypt cost of password hashes, 1..11 (each step doubles the work)")
 X(store_group_commit, "true",             "chat-store writes many ops with one sync; false: one sync per write op")
 X(group_max_members,  "100",              "largest group")

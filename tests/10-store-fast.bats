@@ -1,11 +1,12 @@
 #!/usr/bin/env bats
 # chat-store's fast paths keep what they store byte for byte, and a
-# database written before a change of LevelDB options still opens: a
-# cursor.set rewrites the cursor's digits in the record's own text, and a
-# database whose tables are snappy-compressed (chat-store before tables
-# were written uncompressed) reads back (tests/fixtures/store-db-snappy:
-# made by that chat-store with `chat-store import`, then opened once so
-# LevelDB wrote its log out as a table).
+# database written under other LevelDB options still opens: a cursor.set
+# rewrites the cursor's digits in the record's own text, and a database
+# whose tables are snappy-compressed (tests/fixtures/store-db-snappy: made
+# by chat-store before its write buffer grew to 32 MiB, with `chat-store
+# import`, then opened once so LevelDB wrote its log out as a table) reads
+# back with store_compress off, and what that wrote plain reads back with
+# it on.
 
 load helpers
 load store
@@ -46,7 +47,8 @@ teardown() {
 	assert_output '{"device":"tab","gen":1,"cursor":"00000000000000b0","x":[1,{"y":2}]}'
 }
 
-@test "store: a database with snappy-compressed tables (before compression was turned off) opens, reads and takes writes" {
+@test "store: a database with snappy-compressed tables opens, reads and takes writes with store_compress off, and the plain tables read with it on" {
+	export CHAT_STORE_COMPRESS=false
 	mkdir -p "$CHAT_HOME/db"
 	cp "$BATS_TEST_DIRNAME"/fixtures/store-db-snappy/* "$CHAT_HOME/db/"
 	phrase='a chat message body that repeats a chat message body'
@@ -62,6 +64,7 @@ teardown() {
 	ok '{"op":"scan","prefix":"z/old/","limit":1000}'
 	assert_equal "$(jqr "$reply" '.items|length')" 200
 	ok '{"op":"user.create","user":"bob","password":"password-b"}'
+	ok '{"op":"msg.append","from":"bob","device":"d","cid":"1","to":"olduser","body":"'"$phrase $phrase $phrase"'"}'
 	stop_all
 	# a table written now (the log, at the next open) beside the old one
 	"$CHAT_BIN/chat-store" dump > "$BATS_TEST_TMPDIR/dump"
@@ -70,4 +73,9 @@ teardown() {
 	assert_equal "$(grep -c '^z/old/' "$BATS_TEST_TMPDIR/dump")" 200
 	grep -q '^u/bob' "$BATS_TEST_TMPDIR/dump"
 	grep -q '^u/olduser' "$BATS_TEST_TMPDIR/dump"
+	# the table the reopen wrote is plain: the message's text is in it
+	assert_equal "$(grep -c '^m/' "$BATS_TEST_TMPDIR/dump")" 1
+	grep -q "$phrase $phrase" "$CHAT_HOME"/db/*.ldb
+	export CHAT_STORE_COMPRESS=true
+	"$CHAT_BIN/chat-store" dump | cmp - "$BATS_TEST_TMPDIR/dump"
 }
