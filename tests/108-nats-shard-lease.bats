@@ -56,8 +56,10 @@ all_up() {
 lease_of() {
 	CHAT_RUN=$1 ipc "$2" '{"op":"status"}' | jq -c .lease
 }
-# owns RUN NAME: that process (route-K-own) holds its shard.
+# owns RUN NAME: that process (route-K-own) holds its shard; stands_by:
+# it answers and does not.
 owns() { [ "$(lease_of "$1" "$2" | jq .owner)" = true ]; }
+stands_by() { [ "$(lease_of "$1" "$2" | jq .owner)" = false ]; }
 
 # knows_both RUN SOCK: that route shard lists both chatds.
 knows_both() {
@@ -79,7 +81,7 @@ start_nodes() {
 	head -c 32 /dev/urandom > "$A_HOME/etc/secret"
 	chmod 600 "$A_HOME/etc/secret"
 	cp -p "$A_HOME/etc/secret" "$B_HOME/etc/secret"
-	# together: a standby asks for its shard only after 2 TTL, so each
+	# together: a standby asks for its shard only after 5 TTL, so each
 	# node's own shard goes to it
 	start_daemon chat-super
 	A_SUPER=$LAST_PID
@@ -88,10 +90,10 @@ start_nodes() {
 	wait_until 60 all_up "$A_RUN"
 	wait_until 60 all_up "$B_RUN"
 	URL_A="ws://127.0.0.1:$A_PORT/v1/ws" URL_B="ws://127.0.0.1:$B_PORT/v1/ws"
-	wait_until 30 owns "$A_RUN" route-0-own
-	wait_until 30 owns "$B_RUN" route-1-own
-	wait_until 30 owns "$A_RUN" presence-0-own
-	wait_until 30 owns "$B_RUN" presence-1-own
+	wait_until 60 owns "$A_RUN" route-0-own
+	wait_until 60 owns "$B_RUN" route-1-own
+	wait_until 60 owns "$A_RUN" presence-0-own
+	wait_until 60 owns "$B_RUN" presence-1-own
 	wait_until 30 knows_both "$A_RUN" route-0
 	wait_until 30 knows_both "$A_RUN" route-1
 	wait_until 30 knows_both "$B_RUN" route-1
@@ -156,6 +158,8 @@ b_pids() {
 	[ "$(echo "$pids" | wc -w)" -ge 5 ]
 	chaos_start "$DRV" --url "$URL_A" --url2 "$URL_B" -n 50
 	more_acks 50
+	# A's standby asks from 5 TTL after its start on: measure from then
+	wait_until 60 grep -q "standby's wait is over" "$A_HOME/log/bus-route-1.log"
 	t0=${EPOCHREALTIME/[.,]/}
 	kill -9 $pids
 	wait_until 60 owns "$A_RUN" route-1-own
@@ -201,7 +205,7 @@ stored_online() {
 	set -- $(super_prog "$A_RUN" presence-1-own)
 	kill -KILL "$1"
 	wait_until 60 restarted "$A_RUN" presence-1-own "$1"
-	wait_until 30 test "$(lease_of "$A_RUN" presence-1-own | jq .owner)" = false
+	wait_until 30 stands_by "$A_RUN" presence-1-own
 	nap $(( PTIMEOUT + 3 ))
 	r=$(CHAT_RUN=$A_RUN ipc presence-1-own '{"op":"status"}')
 	echo "$r"

@@ -38,7 +38,7 @@ struct busopts {
 	int		 replicas;	/* register --replicas */
 	const char	*node;		/* register --node, serve --lease */
 	int		 lease;		/* serve --lease (or conf bus_leases) */
-	int		 standby;	/* serve --standby: first ask after 2 TTL */
+	int		 standby;	/* serve --standby: first ask after 5 TTL */
 	int		 tell;		/* serve --tell: {"ev":"lease"} lines */
 };
 extern struct busopts bo;

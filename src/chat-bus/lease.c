@@ -21,9 +21,12 @@
  * sequence"): the owner then gives the lease up and it is taken again after
  * the TTL, a failover that was not needed but never a double owner.
  *
- * A standby (--standby) asks for the first time only after two TTLs, so
- * when the nodes of a stack start together the node named for the shard
- * takes it; after that it asks like the others.  lease_until_ms gives the
+ * A standby (--standby) asks for the first time only after STANDBY_TTLS
+ * TTLs, so when the nodes of a stack start together the node named for the
+ * shard takes it, its stack given that long to come up (a sanitizer build
+ * on a loaded machine took over 6 s); after that it asks like the others.
+ * A standby that starts while the owner is dead takes the shard that much
+ * later.  lease_until_ms gives the
  * fence time on the local monotonic clock, for serve --tell to hand the
  * daemon (a daemon on the same machine reads the same clock).
  *
@@ -46,6 +49,7 @@
 
 #define STREAM		"KV_" LEASE_BUCKET
 #define PREFIX		"$KV." LEASE_BUCKET "."
+#define STANDBY_TTLS	5
 
 static struct {
 	struct ev_loop	*loop;
@@ -113,6 +117,9 @@ on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	/* An unanswered put is given up after TTL/2: the next one decides. */
 	if (L.waiting && ev_now(L.loop) - L.sent_at < L.ttl / 2)
 		return;
+	if (L.n == 0 && bo.standby)
+		log_info("lease '%s': the standby's wait is over, asking",
+		    L.key);
 	if (bus_connected(L.bus))
 		put();
 }
@@ -234,7 +241,8 @@ lease_start(struct ev_loop *loop, struct bus *b, const char *key,
 	snprintf(sub, sizeof(sub), "%s.*", L.inbox);
 	if (bus_subscribe(b, sub, NULL, on_reply, NULL, err, errlen) == NULL)
 		return -1;
-	ev_timer_init(&L.tick, on_tick, bo.standby ? 2 * L.ttl : 0., L.ttl / 4);
+	ev_timer_init(&L.tick, on_tick, bo.standby ?
+	    STANDBY_TTLS * L.ttl : 0., L.ttl / 4);
 	ev_timer_init(&L.fence, on_fence, 0., 0.);
 	ensure_bucket(replicas);
 	log_info("asking for lease '%s' as '%s' every %.2f s", L.key, L.node,
