@@ -45,10 +45,10 @@ db_open(const char *path, int create, int paranoid, enum db_status *status,
 	leveldb_options_set_paranoid_checks(o, paranoid);
 	/* 32 MiB memtables (LevelDB's default is 4, ours was 8) and 8 MiB
 	 * tables (default 2): fewer, larger level-0 tables, so less of
-	 * level 1 is rewritten per message by compaction and a lookup probes
-	 * fewer tables; 300,000 appends took 42 and 38 us of CPU each at
-	 * 8 MiB, 29 and 33 at 32 (bench/README.md, Session 6).  Costs up to
-	 * two memtables of memory and a longer log to replay at open. */
+	 * level 1 is rewritten per message by compaction; 300,000 appends
+	 * took 42 and 38 us of CPU each at 8 MiB, 29 and 33 at 32
+	 * (bench/README.md, Session 6).  Costs up to two memtables of
+	 * memory and a longer log to replay at open. */
 	leveldb_options_set_write_buffer_size(o, WRITE_BUFFER);
 	leveldb_options_set_max_file_size(o, MAX_FILE);
 	/* Snappy per block, unless store_compress is false: it saves about
