@@ -133,8 +133,8 @@ check(const char *l, char *err, size_t errlen)
 	return 0;
 }
 
-/* 1 if shard k of service i is served by lease: bus_leases names it and
- * its daemon can stand by. */
+/* 1 if the shards of service i are served by lease: bus_leases names it
+ * and its daemon can stand by (--name, --leased). */
 static int
 by_lease(size_t i)
 {
