@@ -180,10 +180,13 @@ stream_kill() {
 
 @test "nodes: kill -9 of node A's NATS server (the serving side's) during a stream loses nothing acknowledged" {
 	stream_kill 1
-	# Node A's chat-bus ended its sessions and told node B after moving.
+	# Node A's chat-bus ended its sessions; node B's ended theirs too:
+	# told by A after it moved, or, when A is slower to move than B's
+	# silence limit (an ASan build under load), on its own.
 	grep -q "ended: the connection to the cluster dropped" \
 	    "$A_HOME/log/chat-bus.log"
-	grep -q "ended: closed by the other side" "$B_HOME/log/chat-bus.log"
+	grep -qE "ended: (closed by the other side|nothing heard for 6 s|the other side is gone)" \
+	    "$B_HOME/log/chat-bus.log"
 	r=$(CHAT_RUN=$B_HOME/run ipc route '{"op":"bus.status"}')
 	[ "$(jqr "$r" .sessions)" -ge 1 ]
 }
