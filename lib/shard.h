@@ -1,8 +1,8 @@
 /*
  * shard: which shard a key belongs to (chat-scaling(7), "Sharding").  One
  * function for every program, so that chat-route publishing a message and
- * the store shard applying it agree: FNV-1a (32 bits) of the key, modulo
- * the number of shards.
+ * the store shard applying it agree: FNV-1a (32 bits) of the key, mixed
+ * by murmur3's finalizer, modulo the number of shards.
  *
  * A conversation's key is the one chat-store files its messages under
  * (m/{conv}/{id}): "d/{a}/{b}" for the 1:1 of users a and b, a < b in
@@ -20,7 +20,12 @@
 /* FNV-1a, 32 bits, of n bytes at p. */
 uint32_t shard_fnv1a(const void *p, size_t n);
 
-/* The shard, 0..nshards-1, of the key of n bytes; nshards < 1 is 1. */
+/* murmur3's fmix32 of h: spreads FNV-1a's bits so that any modulo,
+ * a power of two too, depends on every byte of the key. */
+uint32_t shard_mix(uint32_t h);
+
+/* The shard, 0..nshards-1, of the key of n bytes: shard_mix(FNV-1a)
+ * modulo nshards; nshards < 1 is 1. */
 unsigned shard_of(const char *key, size_t n, unsigned nshards);
 
 /*

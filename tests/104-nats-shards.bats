@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # The message log in store shards (issue 10, chat-scaling(7) "Sharding" and
 # "Durability"): with log_shards = 2, chat-route puts each message on
-# chat.log.<shard of its conversation> (lib/shard.c: FNV-1a of d/a/b or
+# chat.log.<shard of its conversation> (lib/shard.c: the mixed FNV-1a of d/a/b or
 # g/gid), and each store shard's chat-log applies only its own subject, a
 # filtered durable consumer.  Three CHAT_HOMEs on the three-server cluster:
 # node R (chat-store, chat-route, chatd: the sender's route shard and its

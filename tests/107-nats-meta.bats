@@ -249,8 +249,8 @@ none_kept() { [ "$(kept_entries)" = 0 ]; }
 	store_ok '{"op":"friend.add","user":"al","other":"bo"}' >/dev/null
 	GID=$(store_ok '{"op":"group.create","owner":"al","name":"t","members":["bo","ca"]}' | jq -r .group)
 	wait_until 10 log_acked_all 5
-	# the shards by the test's own FNV-1a (tests/drivers/nats_log.py)
-	shard() { "$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); from nats_log import fnv1a; print(fnv1a(sys.argv[2]) % 2)' \
+	# the shards by the test's own copy of the hash (chatlib.shard_of)
+	shard() { "$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); from chatlib import shard_of; print(shard_of(sys.argv[2], 2))' \
 	    "$BATS_TEST_DIRNAME/drivers" "$1"; }
 	local info subj s m sub e k g r want
 	subj=$("$CHAT_BIN/chat-bus" --bus "$NATS_URLS" --timeout 5000 call \

@@ -2,7 +2,7 @@
 # chat-route sharded by user (route_shards = 2): one chat-store, two
 # chat-route processes (shards 0 and 1, sockets route-0 and route-1), two
 # chatds with a link to each.  tests/drivers/rshard.py picks users by the
-# shard the same FNV-1a gives (lib/shard.h) and checks what each device
+# shard the same hash gives (lib/shard.h) and checks what each device
 # got: 1:1 both ways across shards, a group with members on both, the
 # sender's other device, typing, push work done by the recipient's shard,
 # a shard killed with SIGKILL mid-stream and started again, and chat-store

@@ -3,7 +3,7 @@
 # chat-route, two presenced (shards 0 and 1, sockets presence-0 and
 # presence-1) and a chatd with one presence link per shard, real WebSocket
 # clients (tests/drivers/presence_shards.py, which picks user names on
-# each shard with the same FNV-1a as lib/shard.c).
+# each shard with the same hash as lib/shard.c).
 
 load helpers
 
@@ -67,11 +67,11 @@ drive() {
 }
 
 @test "presence shards: a device of another shard's user is counted as foreign and not held" {
-	run ipc presence-0 '{"op":"presence.batch","id":1,"chatd":"manual","events":[{"user":"b0","device":"d1","kind":"connect"},{"user":"a0","device":"d1","kind":"connect"}]}'
+	run ipc presence-0 '{"op":"presence.batch","id":1,"chatd":"manual","events":[{"user":"b0","device":"d1","kind":"connect"},{"user":"a1","device":"d1","kind":"connect"}]}'
 	assert_success
 	run ipc presence-0 '{"op":"status"}'
 	echo "$output"
-	# FNV-1a: a0 is shard 0 of 2, b0 shard 1
+	# lib/shard.c's hash: a1 is shard 0 of 2, b0 shard 1
 	[ "$(jqr "$output" .foreign)" = 1 ]
 	[ "$(jqr "$output" .devices)" = 1 ]
 	grep -q "not ours" "$CHAT_HOME/log/presenced.log"
@@ -85,11 +85,11 @@ stored_offline_since() {
 }
 
 @test "presence shards: a user that comes and goes before its stored status loads keeps its last_active_at" {
-	run ipc store '{"op":"user.create","user":"a0","password":"password1"}'
+	run ipc store '{"op":"user.create","user":"a1","password":"password1"}'
 	assert_success
 	# connect and bye in one line: both applied before the load answers
-	run ipc presence-0 '{"op":"presence.batch","id":1,"chatd":"manual","events":[{"user":"a0","device":"d1","kind":"connect","ts":1795000000000},{"user":"a0","device":"d1","kind":"bye","ts":1795000000500}]}'
+	run ipc presence-0 '{"op":"presence.batch","id":1,"chatd":"manual","events":[{"user":"a1","device":"d1","kind":"connect","ts":1795000000000},{"user":"a1","device":"d1","kind":"bye","ts":1795000000500}]}'
 	assert_success
 	assert_output --partial '"applied":2'
-	wait_until 10 stored_offline_since a0 1795000000500
+	wait_until 10 stored_offline_since a1 1795000000500
 }

@@ -107,6 +107,22 @@ def seed_lines(names):
         "hash": PASSWORD1_HASH}}) for u in names]
 
 
+def shard_of(key, n):
+    """The shard of key among n, as lib/shard.c computes it: FNV-1a (32
+    bits) of its UTF-8 bytes, mixed by murmur3's fmix32, modulo n."""
+    if n <= 1:
+        return 0
+    h = 2166136261
+    for b in key.encode():
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    h ^= h >> 16
+    h = (h * 0x85ebca6b) & 0xffffffff
+    h ^= h >> 13
+    h = (h * 0xc2b2ae35) & 0xffffffff
+    h ^= h >> 16
+    return h % n
+
+
 def run_scenario(name, fn, a, store):
     """Runs the async scenario fn(a, store) and exits: 0 after printing its
     result as one JSON line (with scenario and ok), 1 after saying on

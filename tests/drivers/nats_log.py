@@ -31,7 +31,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chatlib import Client, Ipc, login, make_users  # noqa: E402
+from chatlib import (Client, Ipc, login, make_users,  # noqa: E402
+                     shard_of)
 from msgtest import (Pacer, Stream, check, keep_connected,  # noqa: E402
                      send_until_acked, start_all, uniq, write_progress)
 
@@ -138,19 +139,12 @@ async def convs(a):
     return {"acked": len(st.acked), "resent": st.resent}
 
 
-def fnv1a(s):
-    h = 2166136261
-    for c in s.encode():
-        h = ((h ^ c) * 16777619) & 0xffffffff
-    return h
-
-
 def conv_shard(e, n):
     if "group" in e:
         key = "g/" + e["group"]
     else:
         key = "d/%s/%s" % tuple(sorted((e["from"], e["to"])))
-    return fnv1a(key) % n
+    return shard_of(key, n)
 
 
 def check_shard(a):

@@ -34,21 +34,14 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chatlib import Client, Ipc, login, make_users, run_scenario  # noqa: E402
+from chatlib import (Client, Ipc, login, make_users,  # noqa: E402
+                     run_scenario, shard_of)
 
 NSHARDS = 2
 
 
-def fnv1a(s):
-    h = 2166136261
-    for b in s.encode():
-        h ^= b
-        h = (h * 16777619) & 0xffffffff
-    return h
-
-
 def shard(name):
-    return fnv1a(name) % NSHARDS
+    return shard_of(name, NSHARDS)
 
 
 def names(prefix, k, n):

@@ -15,7 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chatlib import Client, Ipc, login, make_users, run_scenario  # noqa: E402
+from chatlib import (Client, Ipc, login, make_users,  # noqa: E402
+                     run_scenario, shard_of)
 import msgtest  # noqa: E402
 from msgtest import (Pacer, Stream, check, drain, ids_of,  # noqa: E402
                      inbox_cids, keep_connected, start_all, write_progress)
@@ -28,16 +29,8 @@ def scenario(fn):
     return fn
 
 
-def fnv1a(s):
-    h = 2166136261
-    for b in s.encode():
-        h ^= b
-        h = (h * 16777619) & 0xffffffff
-    return h
-
-
 def shard(user, n):
-    return fnv1a(user) % n if n > 1 else 0
+    return shard_of(user, n)
 
 
 def pick(prefix, k, n, count=1):
