@@ -23,58 +23,42 @@
  * drops it (feed_ignored).
  */
 #include <stdio.h>
-#include <time.h>
 
 #include <ev.h>
 
+#include "grant.h"
 #include "ipc.h"
-#include "json.h"
 #include "log.h"
 #include "route.h"
 #include "standby.h"
 
-static struct {
-	struct ev_loop	*loop;
-	int		 leased, owner;
-	long long	 until;		/* ms, CLOCK_MONOTONIC */
-	ev_timer	 expiry;
-	unsigned long	 gained, lost, ignored;
-} S;
+static struct grant G;
+static unsigned long ignored;	/* feed lines dropped while not ours */
 
-static long long
-mono_ms(void)
+static void
+gained(void *arg, long long ms_left)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	(void)arg;
+	log_info("shard %u is ours (lease until %lld ms from now): following "
+	    "the feed", route.shard, ms_left);
+	/* chatds that come now announce their devices first */
+	ops_settle_start(G.loop);
+	if (ipc_client_connected(route.store))
+		feed_connect(NULL);
 }
 
 static void
-drop(const char *why)
+lost(void *arg, const char *why)
 {
-	ev_timer_stop(S.loop, &S.expiry);
-	if (!S.owner)
-		return;
-	S.owner = 0;
-	S.lost++;
+	(void)arg;
 	log_info("shard %u no longer ours (%s): its feed is left alone",
 	    route.shard, why);
-}
-
-static void
-on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop; (void)w; (void)revents;
-	drop("the lease was not renewed in time");
 }
 
 void
 standby_init(struct ev_loop *loop, int leased)
 {
-	S.loop = loop;
-	S.leased = leased;
-	ev_timer_init(&S.expiry, on_expiry, 0., 0.);
+	grant_init(&G, loop, leased, gained, lost, NULL);
 	if (leased)
 		log_info("shard %u standing by: its feed is followed only "
 		    "while chat-bus says the lease is ours", route.shard);
@@ -83,38 +67,15 @@ standby_init(struct ev_loop *loop, int leased)
 int
 standby_owning(void)
 {
-	return !S.leased || (S.owner && mono_ms() < S.until);
+	return grant_owning(&G);
 }
 
 void
 standby_lease_event(struct peer *p, jv ev)
 {
-	int64_t until = 0;
-	long long now = mono_ms();
-
 	(void)p;
-	json_int(ev, "until_ms", &until);
+	grant_event(&G, ev);
 	jv_free(ev);
-	if (!S.leased)
-		return;
-	if (until <= now) {
-		drop("chat-bus says not ours");
-		return;
-	}
-	S.until = until;
-	ev_timer_stop(S.loop, &S.expiry);
-	ev_timer_set(&S.expiry, (double)(until - now) / 1000., 0.);
-	ev_timer_start(S.loop, &S.expiry);
-	if (S.owner)
-		return;
-	S.owner = 1;
-	S.gained++;
-	log_info("shard %u is ours (lease until %lld ms from now): following "
-	    "the feed", route.shard, (long long)until - now);
-	/* chatds that come now announce their devices first */
-	ops_settle_start(S.loop);
-	if (ipc_client_connected(route.store))
-		feed_connect(NULL);
 }
 
 void
@@ -131,23 +92,12 @@ standby_feed_event(void *arg, jv ev, const char *line, size_t len)
 		feed_event(arg, ev, line, len);
 		return;
 	}
-	S.ignored++;
+	ignored++;
 	jv_free(ev);
 }
 
 jv
 standby_status(jv r)
 {
-	if (!S.leased)
-		return r;
-	long long left = S.owner ? S.until - mono_ms() : 0;
-	jv l = jv_object_set(jv_object(), jv_string("owner"),
-	    jv_bool(standby_owning()));
-	l = jv_object_set(l, jv_string("ms_left"),
-	    jv_number(left > 0 ? (double)left : 0.));
-	l = jv_object_set(l, jv_string("gained"), jv_number((double)S.gained));
-	l = jv_object_set(l, jv_string("lost"), jv_number((double)S.lost));
-	l = jv_object_set(l, jv_string("feed_ignored"),
-	    jv_number((double)S.ignored));
-	return jv_object_set(r, jv_string("lease"), l);
+	return grant_status(&G, r, "feed_ignored", ignored);
 }

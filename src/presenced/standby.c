@@ -17,61 +17,40 @@
  * presence_timeout + 1 s later as after a start.  Past T it stops on its
  * own, before any standby can be granted the key (chat-bus(1)).
  */
-#include <time.h>
-
 #include <ev.h>
 
-#include "json.h"
+#include "grant.h"
 #include "log.h"
 #include "standby.h"
 
-static struct {
-	struct ev_loop	*loop;
-	int		 leased, owner;
-	long long	 until;		/* ms, CLOCK_MONOTONIC */
-	ev_timer	 expiry;
-	void		(*sweep)(void), (*unsweep)(void);
-	unsigned long	 gained, lost, skipped;
-} S;
+static struct grant G;
+static void (*sweep)(void), (*unsweep)(void);
+static unsigned long skipped;	/* changes neither stored nor told */
 
-static long long
-mono_ms(void)
+static void
+gained(void *arg, long long ms_left)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	(void)arg;
+	log_info("the shard is ours (lease until %lld ms from now)", ms_left);
+	sweep();
 }
 
 static void
-drop(const char *why)
+lost(void *arg, const char *why)
 {
-	ev_timer_stop(S.loop, &S.expiry);
-	if (!S.owner)
-		return;
-	S.owner = 0;
-	S.lost++;
-	S.unsweep();
+	(void)arg;
+	unsweep();
 	log_info("shard no longer ours (%s): changes are neither stored nor "
 	    "told", why);
 }
 
-static void
-on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop; (void)w; (void)revents;
-	drop("the lease was not renewed in time");
-}
-
 void
-pres_standby_init(struct ev_loop *loop, int leased, void (*sweep)(void),
-    void (*unsweep)(void))
+pres_standby_init(struct ev_loop *loop, int leased, void (*sweep_fn)(void),
+    void (*unsweep_fn)(void))
 {
-	S.loop = loop;
-	S.leased = leased;
-	S.sweep = sweep;
-	S.unsweep = unsweep;
-	ev_timer_init(&S.expiry, on_expiry, 0., 0.);
+	sweep = sweep_fn;
+	unsweep = unsweep_fn;
+	grant_init(&G, loop, leased, gained, lost, NULL);
 	if (!leased)
 		sweep();
 	else
@@ -82,54 +61,23 @@ pres_standby_init(struct ev_loop *loop, int leased, void (*sweep)(void),
 int
 pres_standby_owning(void)
 {
-	return !S.leased || (S.owner && mono_ms() < S.until);
+	return grant_owning(&G);
 }
 
 void
 pres_standby_lease(jv ev)
 {
-	int64_t until = 0;
-	long long now = mono_ms();
-
-	json_int(ev, "until_ms", &until);
-	if (!S.leased)
-		return;
-	if (until <= now) {
-		drop("chat-bus says not ours");
-		return;
-	}
-	S.until = until;
-	ev_timer_stop(S.loop, &S.expiry);
-	ev_timer_set(&S.expiry, (double)(until - now) / 1000., 0.);
-	ev_timer_start(S.loop, &S.expiry);
-	if (S.owner)
-		return;
-	S.owner = 1;
-	S.gained++;
-	log_info("the shard is ours (lease until %lld ms from now)",
-	    (long long)until - now);
-	S.sweep();
+	grant_event(&G, ev);
 }
 
 void
 pres_standby_skipped(void)
 {
-	S.skipped++;
+	skipped++;
 }
 
 jv
 pres_standby_status(jv r)
 {
-	if (!S.leased)
-		return r;
-	long long left = S.owner ? S.until - mono_ms() : 0;
-	jv l = jv_object_set(jv_object(), jv_string("owner"),
-	    jv_bool(pres_standby_owning()));
-	l = jv_object_set(l, jv_string("ms_left"),
-	    jv_number(left > 0 ? (double)left : 0.));
-	l = jv_object_set(l, jv_string("gained"), jv_number((double)S.gained));
-	l = jv_object_set(l, jv_string("lost"), jv_number((double)S.lost));
-	l = jv_object_set(l, jv_string("skipped"),
-	    jv_number((double)S.skipped));
-	return jv_object_set(r, jv_string("lease"), l);
+	return grant_status(&G, r, "skipped", skipped);
 }
