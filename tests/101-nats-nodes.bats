@@ -320,16 +320,6 @@ kv_keys_match() {
 	grep -q '"ok": true' "$BATS_TEST_TMPDIR/drv.out"
 }
 
-# super_states HOME: that node's chat-super status, one "name state" a line.
-super_states() {
-	CHAT_RUN=$1/run ipc super '{"op":"status"}' |
-	    jq -r '.programs[] | "\(.name) \(.state)"'
-}
-all_up() {
-	local s
-	s=$(super_states "$1") || return 1
-	[ -n "$s" ] && ! echo "$s" | grep -qv ' up$'
-}
 
 @test "nodes: each node is one command (chat-super with bus and node_services); devices on both exchange 1:1, group and presence" {
 	A_PORT=$(free_port) B_PORT=$(free_port)
@@ -339,19 +329,19 @@ all_up() {
 	printf 'bus = %s\nnode_services = chatd, api\nnode_id = 2\nchatd_listen = 127.0.0.1:%s\napi_listen = 127.0.0.1:%s\n' \
 	    "${NATS_URL[2]}" "$B_PORT" "$API_B" >> "$B_HOME/etc/chat.conf"
 	start_daemon chat-super
-	wait_until 60 all_up "$A_HOME"
+	wait_until 60 all_up "$A_HOME/run"
 	cp "$A_HOME/etc/secret" "$B_HOME/etc/secret"
 	on_b start_daemon chat-super
-	wait_until 60 all_up "$B_HOME"
+	wait_until 60 all_up "$B_HOME/run"
 	# Node B runs chatd and chat-api; store, route and presence are the
 	# bus's (chat-bus attach), push too.
 	run on_b "$CHAT_BIN/chat-super" --print-config
 	assert_output --partial "route      -              chat-bus --session --discover attach route"
 	assert_output --partial "store      -              chat-bus attach store"
 	refute_output --partial "chat-route"
-	assert_equal "$(super_states "$B_HOME" | awk '{print $1}' | sort | paste -sd' ')" \
+	assert_equal "$(super_states "$B_HOME/run" | awk '{print $1}' | sort | paste -sd' ')" \
 	    "api bus-register chatd presence push route store"
-	assert_equal "$(super_states "$A_HOME" | awk '{print $1}' | sort | paste -sd' ')" \
+	assert_equal "$(super_states "$A_HOME/run" | awk '{print $1}' | sort | paste -sd' ')" \
 	    "api bus-presence bus-push bus-register bus-route bus-store chatd presence push route store"
 	URL_A="ws://127.0.0.1:$A_PORT/v1/ws" URL_B="ws://127.0.0.1:$B_PORT/v1/ws"
 	wait_until 30 route_knows "chatd-$B_PORT"

@@ -90,15 +90,6 @@ super_in() {
 	track_pid $! chat-super
 }
 
-super_states() {
-	CHAT_RUN=$1/run ipc super '{"op":"status"}' |
-	    jq -r '.programs[] | "\(.name) \(.state)"'
-}
-all_up() {
-	local s
-	s=$(super_states "$1") || return 1
-	[ -n "$s" ] && ! echo "$s" | grep -qv ' up$'
-}
 route_knows() {
 	ipc route '{"op":"chatd.list"}' | jq -e --arg n "$1" \
 	    '.chatds | map(.name) | index($n)' >/dev/null
@@ -115,10 +106,10 @@ start_nodes() {
 	    "$(bus_urls "$B_HOST")" "$B_IP" "$B_PORT" "$(free_port)" \
 	    >> "$B_HOME/etc/chat.conf"
 	super_in "$A_NS" "$A_HOME"
-	wait_until 60 all_up "$A_HOME"
+	wait_until 60 all_up "$A_HOME/run"
 	cp "$A_HOME/etc/secret" "$B_HOME/etc/secret"
 	super_in "$B_NS" "$B_HOME"
-	wait_until 60 all_up "$B_HOME"
+	wait_until 60 all_up "$B_HOME/run"
 	URL_A="ws://$A_IP:$A_PORT/v1/ws" URL_B="ws://$B_IP:$B_PORT/v1/ws"
 	wait_until 30 route_knows "chatd-$B_PORT"
 }

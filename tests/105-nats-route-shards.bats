@@ -18,38 +18,11 @@ setup() {
 	nats_have || skip "nats-server is not installed (make deps)"
 	chat_setup
 	nats_cluster_start
-	# the sockets near the top: this suite's name makes paths under
-	# tests/run's TMPDIR long, and a socket path has 107 bytes at most
-	A_HOME=$CHAT_HOME A_RUN="$BATS_TEST_TMPDIR/ra"
-	B_HOME="$BATS_TEST_TMPDIR/homeB" B_RUN="$BATS_TEST_TMPDIR/rb"
-	export CHAT_RUN=$A_RUN
-	mkdir -p "$B_HOME/etc" "$B_HOME/log"
-	mkdir -p -m 0700 "$A_RUN" "$B_RUN"
+	nodes_setup
 }
 
 teardown() {
-	CHAT_HOME=$A_HOME CHAT_RUN=$A_RUN
-	chat_teardown
-	CHAT_HOME=$B_HOME chat_no_sanitizer_reports
-}
-
-on_b() { CHAT_HOME=$B_HOME CHAT_RUN=$B_RUN "$@"; }
-
-super_states() {
-	CHAT_RUN=$1 ipc super '{"op":"status"}' |
-	    jq -r '.programs[] | "\(.name) \(.state)"'
-}
-all_up() {
-	local s
-	s=$(super_states "$1") || return 1
-	[ -n "$s" ] && ! echo "$s" | grep -qv ' up$'
-}
-
-# knows_both RUN SOCK: that route shard lists both chatds.
-knows_both() {
-	local r
-	r=$(CHAT_RUN=$1 ipc "$2" '{"op":"chatd.list"}') || return 1
-	[ "$(jqr "$r" '.chatds | length')" = 2 ]
+	nodes_teardown
 }
 
 start_nodes() {

@@ -17,25 +17,14 @@ DRV="$BATS_TEST_DIRNAME/drivers/presence_shards.py"
 setup() {
 	nats_have || skip "nats-server is not installed (make deps)"
 	chat_setup
-	# Short socket directories: under tests/run this suite's temporary
-	# path is long, and "home/run/presence-0.sock" passed sun_path's 108.
-	export CHAT_RUN="$BATS_TEST_TMPDIR/ra"
-	mkdir -p -m 0700 "$CHAT_RUN"
 	export CHAT_PRESENCE_SHARDS=2 CHAT_PRESENCE_TIMEOUT=3
 	nats_cluster_start
-	A_HOME=$CHAT_HOME A_RUN=$CHAT_RUN
-	B_HOME="$BATS_TEST_TMPDIR/homeB" B_RUN="$BATS_TEST_TMPDIR/rb"
-	mkdir -p "$B_HOME/etc" "$B_HOME/log"
-	mkdir -p -m 0700 "$B_RUN"
+	nodes_setup
 }
 
 teardown() {
-	CHAT_HOME=$A_HOME CHAT_RUN=$A_RUN
-	chat_teardown
-	CHAT_HOME=$B_HOME chat_no_sanitizer_reports
+	nodes_teardown
 }
-
-on_b() { CHAT_HOME=$B_HOME CHAT_RUN=$B_RUN "$@"; }
 
 bus_up() {
 	local r
@@ -133,12 +122,6 @@ super_prog() {
 	CHAT_RUN=$1 ipc super '{"op":"status"}' | jq -r --arg n "$2" \
 	    '.programs[] | select(.name == $n) | "\(.pid) \(.state) \(.restarts)"'
 }
-super_all_up() {
-	local s
-	s=$(CHAT_RUN=$1 ipc super '{"op":"status"}' |
-	    jq -r '.programs[] | "\(.name) \(.state)"') || return 1
-	[ -n "$s" ] && ! echo "$s" | grep -qv ' up$'
-}
 restarted() {
 	local s
 	s=$(super_prog "$1" "$2") || return 1
@@ -153,10 +136,10 @@ restarted() {
 	printf 'bus = %s\nnode_services = presence, chatd\nnode_id = 2\nchatd_listen = 127.0.0.1:%s\npresence_shard = 1\n' \
 	    "${NATS_URL[2]}" "$B_PORT" >> "$B_HOME/etc/chat.conf"
 	start_daemon chat-super
-	wait_until 60 super_all_up "$A_RUN"
+	wait_until 60 all_up "$A_RUN"
 	cp "$A_HOME/etc/secret" "$B_HOME/etc/secret"
 	on_b start_daemon chat-super
-	wait_until 60 super_all_up "$B_RUN"
+	wait_until 60 all_up "$B_RUN"
 	run on_b "$CHAT_BIN/chat-super" --print-config
 	assert_output --partial "CHAT_PRESENCE_SHARD=1 presenced"
 	assert_output --partial "attach presence-0"

@@ -26,30 +26,11 @@ setup() {
 	nats_have || skip "nats-server is not installed (make deps)"
 	chat_setup
 	nats_cluster_start
-	# short socket directories (sun_path): see 105
-	A_HOME=$CHAT_HOME A_RUN="$BATS_TEST_TMPDIR/ra"
-	B_HOME="$BATS_TEST_TMPDIR/homeB" B_RUN="$BATS_TEST_TMPDIR/rb"
-	export CHAT_RUN=$A_RUN
-	mkdir -p "$B_HOME/etc" "$B_HOME/log"
-	mkdir -p -m 0700 "$A_RUN" "$B_RUN"
+	nodes_setup
 }
 
 teardown() {
-	CHAT_HOME=$A_HOME CHAT_RUN=$A_RUN
-	chat_teardown
-	CHAT_HOME=$B_HOME chat_no_sanitizer_reports
-}
-
-on_b() { CHAT_HOME=$B_HOME CHAT_RUN=$B_RUN "$@"; }
-
-super_states() {
-	CHAT_RUN=$1 ipc super '{"op":"status"}' |
-	    jq -r '.programs[] | "\(.name) \(.state)"'
-}
-all_up() {
-	local s
-	s=$(super_states "$1") || return 1
-	[ -n "$s" ] && ! echo "$s" | grep -qv ' up$'
+	nodes_teardown
 }
 
 # lease_of RUN NAME: the lease object of that chat-route's status.
@@ -60,13 +41,6 @@ lease_of() {
 # it answers and does not.
 owns() { [ "$(lease_of "$1" "$2" | jq .owner)" = true ]; }
 stands_by() { [ "$(lease_of "$1" "$2" | jq .owner)" = false ]; }
-
-# knows_both RUN SOCK: that route shard lists both chatds.
-knows_both() {
-	local r
-	r=$(CHAT_RUN=$1 ipc "$2" '{"op":"chatd.list"}') || return 1
-	[ "$(jqr "$r" '.chatds | length')" = 2 ]
-}
 
 start_nodes() {
 	A_PORT=$(free_port) B_PORT=$(free_port)

@@ -123,3 +123,49 @@ nats_log_dump() {
 
 # nats_log_leader: the server name (n1..n3) leading CHAT_LOG.
 nats_log_leader() { nats_log_info | jq -r '.cluster.leader // empty'; }
+
+# ---- two stack nodes (tests 101, 103-netns, 105, 106, 108) ----
+
+# super_states RUN: the chat-super of the node whose sockets are in RUN,
+# one "name state" a line.
+super_states() {
+	CHAT_RUN=$1 ipc super '{"op":"status"}' |
+	    jq -r '.programs[] | "\(.name) \(.state)"'
+}
+
+# all_up RUN: every program of that node's chat-super is up.
+all_up() {
+	local s
+	s=$(super_states "$1") || return 1
+	[ -n "$s" ] && ! echo "$s" | grep -qv ' up$'
+}
+
+# knows_both RUN SOCK: that route shard lists both nodes' chatds.
+knows_both() {
+	local r
+	r=$(CHAT_RUN=$1 ipc "$2" '{"op":"chatd.list"}') || return 1
+	[ "$(jqr "$r" '.chatds | length')" = 2 ]
+}
+
+# nodes_setup: node A is the test's CHAT_HOME, node B a home beside it;
+# their sockets in short directories near the top (A_RUN, B_RUN; CHAT_RUN
+# is A's), since under tests/run a suite's temporary path is long and a
+# socket path holds 107 bytes at most.
+nodes_setup() {
+	A_HOME=$CHAT_HOME A_RUN="$BATS_TEST_TMPDIR/ra"
+	B_HOME="$BATS_TEST_TMPDIR/homeB" B_RUN="$BATS_TEST_TMPDIR/rb"
+	export CHAT_RUN=$A_RUN
+	mkdir -p "$B_HOME/etc" "$B_HOME/log"
+	mkdir -p -m 0700 "$A_RUN" "$B_RUN"
+}
+
+# nodes_teardown: stops what the test started (node A's helpers track
+# every PID, node B's included) and checks both logs for sanitizer reports.
+nodes_teardown() {
+	CHAT_HOME=$A_HOME CHAT_RUN=$A_RUN
+	chat_teardown
+	CHAT_HOME=$B_HOME chat_no_sanitizer_reports
+}
+
+# on_b CMD...: CMD as on node B.
+on_b() { CHAT_HOME=$B_HOME CHAT_RUN=$B_RUN "$@"; }
