@@ -91,20 +91,22 @@ logw_init(const char *dbdir, char *err, size_t errlen)
 }
 
 /* The shard of the component of k from off up to the next '/' (or the
- * end), hashed with the bytes before off when with_prefix. */
+ * end), hashed after prefix ("g/" for a group's gm/ keys, so that they go
+ * where its g/ key and its messages go; "" for a user's keys). */
 static unsigned
-part_shard(const char *k, size_t klen, size_t off, size_t keep,
+part_shard(const char *k, size_t klen, size_t off, const char *prefix,
     unsigned nshards)
 {
 	const char *end = memchr(k + off, '/', klen - off);
 	size_t len = end != NULL ? (size_t)(end - k) - off : klen - off;
+	size_t plen = strlen(prefix);
 	char buf[KEY_MAX + 4];
 
-	if (keep == 0)
+	if (plen == 0)
 		return shard_of(k + off, len, nshards);
-	memcpy(buf, k, keep);			/* "g/" */
-	memcpy(buf + keep, k + off, len);
-	return shard_of(buf, keep + len, nshards);
+	memcpy(buf, prefix, plen);
+	memcpy(buf + plen, k + off, len);
+	return shard_of(buf, plen + len, nshards);
 }
 
 static int
@@ -125,10 +127,10 @@ logw_key_shard(const char *k, size_t klen, unsigned nshards)
 	if (has_prefix(k, klen, "g/"))		/* g/{gid}: its conversation */
 		return shard_of(k, klen, nshards);
 	if (has_prefix(k, klen, "gm/"))		/* gm/{gid}/{user} */
-		return part_shard(k, klen, 3, 2, nshards);
+		return part_shard(k, klen, 3, "g/", nshards);
 	for (i = 0; user_keys[i] != NULL; i++)
 		if (has_prefix(k, klen, user_keys[i]))
-			return part_shard(k, klen, strlen(user_keys[i]), 0,
+			return part_shard(k, klen, strlen(user_keys[i]), "",
 			    nshards);
 	return 0;
 }
