@@ -60,14 +60,22 @@ account() {
 # listen_bg USER [ARGS...]: `chat listen` in the background, stdout in
 # $T/USER.out, stderr in $T/USER.err; waits until it is synced.
 listen_bg() {
-	local u=$1; shift
+	local u=$1 before; shift
+	# counted before the start: a listen that syncs at once must not be
+	# counted in the baseline it is compared with
+	before=$(synced_count "$u")
 	XDG_CONFIG_HOME="$T/cfg-$u" "$CHAT_BIN/chat" listen "$@" \
 	    >> "$T/$u.out" 2>> "$T/$u.err" 3>&- &
 	LISTEN_PID=$!
 	track_pid "$LISTEN_PID" "listen-$u"
-	wait_until 10 synced_since "$u" "$(synced_count "$u")"
+	wait_until 10 synced_since "$u" "$before"
 }
-synced_count() { grep -c 'info: synced' "$T/$1.err" 2>/dev/null || true; }
+# synced_count USER: the syncs its listens have said so far (0 before any).
+synced_count() {
+	local n
+	n=$(grep -c 'info: synced' "$T/$1.err" 2>/dev/null)
+	echo "${n:-0}"
+}
 synced_since() { [ "$(synced_count "$1")" -gt "$2" ]; }
 
 # gone PID: the process has exited.
