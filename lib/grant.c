@@ -2,19 +2,10 @@
  * grant: a shard owned until a deadline told by chat-bus serve --tell
  * (grant.h).  chat-route's and presenced's standbys share it.
  */
-#include <time.h>
 
 #include "grant.h"
 #include "json.h"
-
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "util.h"
 
 static void
 lose(struct grant *g, const char *why)

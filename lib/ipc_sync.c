@@ -16,6 +16,7 @@
 
 #include "ipc.h"
 #include "ipc_sync.h"
+#include "util.h"
 
 int
 ipc_sync_open(struct ipc_sync *s, const char *path, char *err, size_t errlen)
@@ -52,14 +53,6 @@ ipc_sync_close(struct ipc_sync *s)
 		close(s->fd);
 	s->fd = -1;
 	framer_free(&s->fr);
-}
-
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int

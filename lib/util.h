@@ -10,6 +10,9 @@
 int mkdir_p(const char *path, int mode);
 /* O_NONBLOCK and FD_CLOEXEC on fd; 0 or -1 with errno. */
 int set_nonblock(int fd);
+/* Milliseconds on CLOCK_MONOTONIC: for deadlines and timeouts on this
+ * machine, never compared with another machine's. */
+long long mono_ms(void);
 
 /*
  * Tells the supervisor we are ready: if CHAT_READY_FD names an open

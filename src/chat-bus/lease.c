@@ -46,6 +46,7 @@
 #include "json.h"
 #include "log.h"
 #include "chat-bus.h"
+#include "util.h"
 
 #define STREAM		"KV_" LEASE_BUCKET
 #define PREFIX		"$KV." LEASE_BUCKET "."
@@ -259,12 +260,9 @@ lease_on_renew(lease_fn *fn)
 long long
 lease_until_ms(void)
 {
-	struct timespec ts;
-
 	if (!lease_valid() || L.loop == NULL)
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+	return mono_ms() +
 	    (long long)(ev_timer_remaining(L.loop, &L.fence) * 1000);
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 #include <ev.h>
+#include "util.h"	/* mono_ms */
 
 #define SUPER_MAX_SVCS	32
 #define SUPER_MAX_NEEDS	8
@@ -108,8 +109,6 @@ void super_restart(struct super *sp, struct svc *s);
 int super_running(const struct super *sp);
 /* "up", "failed", ... */
 const char *svc_state_name(enum svc_state st);
-/* Monotonic milliseconds. */
-uint64_t mono_ms(void);
 
 /* ctl.c */
 

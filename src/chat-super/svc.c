@@ -61,15 +61,6 @@ svc_state_name(enum svc_state st)
 	return state_names[st];
 }
 
-uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* In the child, between fork and exec: only async-signal-safe calls, but
  * chat-super is single-threaded, so setenv is safe too. */
 static void __attribute__((noreturn))
