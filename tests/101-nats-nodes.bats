@@ -88,13 +88,6 @@ route_knows() {
 	    '.chatds | map(.name) | index($n)' >/dev/null
 }
 
-drive() {
-	run "$PY" "$DRV" "$@"
-	echo "$output"
-	assert_success
-	assert_output --partial '"ok": true'
-}
-
 @test "nodes: a device on each node exchanges 1:1, group and presence through NATS" {
 	start_node_a
 	start_node_b
@@ -319,7 +312,6 @@ kv_keys_match() {
 	echo "# $(cat "$BATS_TEST_TMPDIR/drv.out")" >&3
 	grep -q '"ok": true' "$BATS_TEST_TMPDIR/drv.out"
 }
-
 
 @test "nodes: each node is one command (chat-super with bus and node_services); devices on both exchange 1:1, group and presence" {
 	A_PORT=$(free_port) B_PORT=$(free_port)

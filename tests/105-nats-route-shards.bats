@@ -44,13 +44,6 @@ start_nodes() {
 	wait_until 30 knows_both "$B_RUN" route-1
 }
 
-drive() {
-	run "$PY" "$DRV" "$@"
-	echo "$output"
-	assert_success
-	assert_output --partial '"ok": true'
-}
-
 @test "nodes: route shard 0 on node A, shard 1 on node B; 1:1 and a group across, each once" {
 	start_nodes
 	run on_b "$CHAT_BIN/chat-super" --print-config

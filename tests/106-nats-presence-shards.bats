@@ -116,18 +116,6 @@ start_shard_b() {
 	[ "$(jqr "$r" .foreign)" = 0 ]
 }
 
-# super_prog RUN NAME: "pid state restarts" of that program of a node's
-# chat-super.
-super_prog() {
-	CHAT_RUN=$1 ipc super '{"op":"status"}' | jq -r --arg n "$2" \
-	    '.programs[] | select(.name == $n) | "\(.pid) \(.state) \(.restarts)"'
-}
-restarted() {
-	local s
-	s=$(super_prog "$1" "$2") || return 1
-	set -- $s "$3"
-	[ "$2" = up ] && [ "$1" != "$4" ] && [ "$3" -ge 1 ]
-}
 
 @test "nodes as one command: presence_shards = 2 with shard 0's node and shard 1's node; chat-super restarts a presenced killed -9 and nobody flips" {
 	A_PORT=$(free_port) B_PORT=$(free_port)

@@ -73,13 +73,6 @@ start_nodes() {
 	wait_until 30 knows_both "$B_RUN" route-1
 }
 
-drive() {
-	run "$PY" "$DRV" "$@"
-	echo "$output"
-	assert_success
-	assert_output --partial '"ok": true'
-}
-
 @test "lease: each node owns its route shard and stands by for the other; 1:1 and a group across, each once" {
 	start_nodes
 	run on_b "$CHAT_BIN/chat-super" --print-config
@@ -146,18 +139,6 @@ b_pids() {
 	[ "$(jqr "$r" .lease.gained)" = 1 ] && [ "$(jqr "$r" .fed)" -gt 0 ]
 }
 
-# super_prog RUN NAME: "pid state restarts" of that program of a node's
-# chat-super.
-super_prog() {
-	CHAT_RUN=$1 ipc super '{"op":"status"}' | jq -r --arg n "$2" \
-	    '.programs[] | select(.name == $n) | "\(.pid) \(.state) \(.restarts)"'
-}
-restarted() {
-	local s
-	s=$(super_prog "$1" "$2") || return 1
-	set -- $s "$3"
-	[ "$2" = up ] && [ "$1" != "$4" ] && [ "$3" -ge 1 ]
-}
 stored_online() {
 	[ "$(ipc store "{\"op\":\"presence.get\",\"users\":[\"$1\"]}" |
 	    jq -r '.presence[0].status')" = online ]

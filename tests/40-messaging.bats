@@ -22,12 +22,6 @@ teardown() {
 }
 
 # drive SCENARIO [ARGS...]: runs the driver; its JSON line is in $output.
-drive() {
-	run "$PY" "$DRV" "$@"
-	echo "$output"
-	assert_success
-	assert_output --partial '"ok": true'
-}
 
 @test "1:1 messages both ways: ack, then the frame on the other side" {
 	start_chatd

@@ -48,13 +48,6 @@ both_chatds_on() {
 	[ "$(field "route-$1" .chatds)" = 2 ]
 }
 
-drive() {
-	run "$PY" "$DRV" "$@"
-	echo "$output"
-	assert_success
-	assert_output --partial '"ok": true'
-}
-
 @test "each shard listens on route-K, shard 0 on route too; a bad shard key is refused" {
 	[ -S "$CHAT_RUN/route-0.sock" ] && [ -S "$CHAT_RUN/route-1.sock" ]
 	[ -S "$CHAT_RUN/route.sock" ]

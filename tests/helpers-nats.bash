@@ -167,5 +167,21 @@ nodes_teardown() {
 	CHAT_HOME=$B_HOME chat_no_sanitizer_reports
 }
 
+# super_prog RUN NAME: "pid state restarts" of that program of a node's
+# chat-super.
+super_prog() {
+	CHAT_RUN=$1 ipc super '{"op":"status"}' | jq -r --arg n "$2" \
+	    '.programs[] | select(.name == $n) | "\(.pid) \(.state) \(.restarts)"'
+}
+
+# restarted RUN NAME OLDPID: chat-super restarted that program: it is up
+# again under another PID, with a restart counted.
+restarted() {
+	local s
+	s=$(super_prog "$1" "$2") || return 1
+	set -- $s "$3"
+	[ "$2" = up ] && [ "$1" != "$4" ] && [ "$3" -ge 1 ]
+}
+
 # on_b CMD...: CMD as on node B.
 on_b() { CHAT_HOME=$B_HOME CHAT_RUN=$B_RUN "$@"; }

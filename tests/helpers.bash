@@ -110,6 +110,15 @@ stop_all() {
 	: > "$PIDFILE"
 }
 
+# drive ARGS...: runs the suite's driver, "$PY" "$DRV" ARGS..., shows what
+# it printed, and passes if it exited 0 and said "ok": true.
+drive() {
+	run "$PY" "$DRV" "$@"
+	echo "$output"
+	assert_success
+	assert_output --partial '"ok": true'
+}
+
 # wait_until SECONDS CMD...: runs CMD every 0.05 s until it succeeds; fails
 # after SECONDS.
 wait_until() {
